@@ -1,0 +1,62 @@
+import ArgumentParser
+import EngineIO
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Command-line flags, each with an environment variable behind it; a flag wins over its
+/// variable. The defaults are the Node reference server's.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on. [env: HOST]")
+    var host: String = environment("HOST") ?? "0.0.0.0"
+
+    @Option(help: "Port to listen on. [env: PORT]")
+    var port: Int = environment("PORT").flatMap(Int.init) ?? 3000
+
+    @Option(help: "Where Socket.IO is mounted. [env: SOCKETIO_PATH]")
+    var path: String = environment("SOCKETIO_PATH") ?? "/socket.io/"
+
+    @Option(
+        help: """
+            Comma-separated origins allowed to connect from a browser, or * for any; \
+            empty allows the server's own origin only. [env: CORS_ORIGINS]
+            """
+    )
+    var corsOrigins: String = environment("CORS_ORIGINS") ?? ""
+
+    @Flag(help: "Allow credentials (cookies) on cross-origin requests. [env: CORS_CREDENTIALS=1]")
+    var corsCredentials: Bool = environment("CORS_CREDENTIALS") == "1"
+
+    @Option(help: "Milliseconds between server pings. [env: PING_INTERVAL]")
+    var pingInterval: Int64 = environment("PING_INTERVAL").flatMap(Int64.init) ?? 25_000
+
+    @Option(help: "Milliseconds to wait for a pong. [env: PING_TIMEOUT]")
+    var pingTimeout: Int64 = environment("PING_TIMEOUT").flatMap(Int64.init) ?? 20_000
+
+    @Option(help: "Largest message or HTTP body accepted, in bytes. [env: MAX_HTTP_BUFFER_SIZE]")
+    var maxHttpBufferSize: Int = environment("MAX_HTTP_BUFFER_SIZE").flatMap(Int.init) ?? 1_000_000
+
+    var engineIO: EngineIOConfiguration {
+        var configuration = EngineIOConfiguration()
+        configuration.path = path.hasSuffix("/") ? path : path + "/"
+        configuration.pingInterval = .milliseconds(pingInterval)
+        configuration.pingTimeout = .milliseconds(pingTimeout)
+        configuration.maxHttpBufferSize = maxHttpBufferSize
+        configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
+        return configuration
+    }
+
+    func validate() throws {
+        guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
+        guard pingInterval > 0, pingTimeout > 0 else { throw ValidationError("ping durations must be positive") }
+        guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
+    }
+}
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}

@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+import EngineIO
+import NIOCore
+import NIOPosix
+
+/// The server the official engine.io-protocol test suite expects: port 3000 (or `PORT`),
+/// pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000, any origin, and every
+/// message echoed back to its sender as it came (text as text, binary as binary).
+final class EchoDelegate: EngineIOServerDelegate {
+    func server(_ server: EngineIOServer, didOpen session: EngineIOSession) -> any EngineIOSessionHandler {
+        Echo()
+    }
+}
+
+final class Echo: EngineIOSessionHandler {
+    func session(_ session: EngineIOSession, didReceive message: EngineIOMessage) {
+        session.send(message)
+    }
+
+    func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason) {}
+}
+
+var configuration = EngineIOConfiguration()
+configuration.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ?? "300") ?? 300)
+configuration.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "200") ?? 200)
+configuration.maxHttpBufferSize = Int(environment("MAX_HTTP_BUFFER_SIZE") ?? "") ?? 1_000_000
+configuration.cors = .anyOrigin
+
+let port = Int(environment("PORT") ?? "") ?? 3000
+let server = EngineIOServer(configuration: configuration, delegate: EchoDelegate())
+let channel = try await server.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+print("eio-conformance listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
+try await channel.closeFuture.get()
+
+func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}

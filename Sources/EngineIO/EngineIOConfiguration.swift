@@ -1,0 +1,91 @@
+import NIOCore
+
+/// Settings of an Engine.IO server. The defaults are the reference server's.
+public struct EngineIOConfiguration: Sendable {
+    /// Where Engine.IO is mounted; the official clients use `/socket.io/`.
+    public var path: String = "/socket.io/"
+    /// How often the server pings a client.
+    public var pingInterval: TimeAmount = .milliseconds(25_000)
+    /// How long the server waits for the pong before it closes the session.
+    public var pingTimeout: TimeAmount = .milliseconds(20_000)
+    /// How long a client may take between opening the WebSocket and completing an upgrade.
+    public var upgradeTimeout: TimeAmount = .milliseconds(10_000)
+    /// How long a server-closed polling session waits for the GET that carries its `1`.
+    public var closeTimeout: TimeAmount = .milliseconds(30_000)
+    /// The largest message or POST body accepted, in bytes (`maxPayload` in the open packet).
+    public var maxHttpBufferSize: Int = 1_000_000
+    /// Which transports clients may use.
+    public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
+    /// Which browser origins may talk to the server.
+    public var cors: CORSPolicy = .sameOrigin
+
+    public init() {}
+}
+
+/// Which cross-origin browser requests the server accepts.
+///
+/// A request with no `Origin` header (a non-browser client) or whose origin is the server's
+/// own host is always accepted. Other origins are accepted only when listed; a refused one
+/// gets the reference's 403 "Forbidden", for WebSocket handshakes too, since browsers do not
+/// apply CORS to WebSockets and a page on any site could otherwise open one.
+public struct CORSPolicy: Sendable, Hashable {
+    public enum Origins: Sendable, Hashable {
+        case sameOrigin
+        case any
+        case list(Set<String>)
+    }
+
+    public var origins: Origins
+    /// Sends `Access-Control-Allow-Credentials: true`, so pages may send cookies.
+    public var allowCredentials: Bool
+
+    public init(origins: Origins, allowCredentials: Bool = false) {
+        self.origins = origins
+        self.allowCredentials = allowCredentials
+    }
+
+    public static let sameOrigin = CORSPolicy(origins: .sameOrigin)
+    public static let anyOrigin = CORSPolicy(origins: .any)
+
+    /// Parses a comma-separated list as given on the command line: `*` for any origin.
+    public init(parsing list: String, allowCredentials: Bool = false) {
+        let entries = list.split(separator: ",").map(Self.trimmed).filter { !$0.isEmpty }
+        if entries.contains("*") {
+            self.init(origins: .any, allowCredentials: allowCredentials)
+        } else if entries.isEmpty {
+            self.init(origins: .sameOrigin, allowCredentials: allowCredentials)
+        } else {
+            self.init(origins: .list(Set(entries)), allowCredentials: allowCredentials)
+        }
+    }
+
+    /// Whether a request from `origin` to the server reached as `host` is allowed.
+    func allows(origin: String?, host: String?) -> Bool {
+        guard let origin else { return true }
+        if let host, Self.host(ofOrigin: origin) == host.lowercased() { return true }
+        switch origins {
+        case .sameOrigin: return false
+        case .any: return true
+        case .list(let allowed): return allowed.contains(origin)
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value for an allowed cross-origin request.
+    func allowOriginHeader(for origin: String) -> String {
+        if case .any = origins, !allowCredentials { return "*" }
+        return origin
+    }
+
+    private static func host(ofOrigin origin: String) -> String? {
+        // "scheme://host[:port]" → "host[:port]", compared with the Host header.
+        let parts = origin.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.count == 2 ? parts[1].lowercased() : nil
+    }
+
+    private static func trimmed(_ text: Substring) -> String {
+        var slice = text
+        while slice.first == " " { slice = slice.dropFirst() }
+        while slice.last == " " { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,161 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// An Engine.IO v4 server: it answers the handshake, keeps the sessions, and routes each
+/// polling request and WebSocket to its session.
+///
+/// Put it on a channel with `configureChannel(_:)` (or let `bind` do it). Requests outside
+/// `configuration.path` go to the `fallback` responder, so one port can also serve a page.
+public final class EngineIOServer: Sendable {
+    public let configuration: EngineIOConfiguration
+    let delegate: any EngineIOServerDelegate
+    let fallback: any HTTPFallbackResponder
+    let logger: Logger
+
+    private struct Entry {
+        let session: EngineIOSession
+        var transport: EngineIOTransportKind
+    }
+
+    /// Every open session by id. The lock is taken once per HTTP request or WebSocket
+    /// handshake, never per message.
+    private let sessions = NIOLockedValueBox<[String: Entry]>([:])
+
+    public init(
+        configuration: EngineIOConfiguration = .init(),
+        delegate: any EngineIOServerDelegate,
+        fallback: any HTTPFallbackResponder = NotFoundResponder(),
+        logger: Logger = Logger(label: "engine.io")
+    ) {
+        self.configuration = configuration
+        self.delegate = delegate
+        self.fallback = fallback
+        self.logger = logger
+    }
+
+    /// How many sessions are open.
+    public var sessionCount: Int { sessions.withLockedValue { $0.count } }
+
+    /// Listens on `host:port` and serves until the returned channel is closed.
+    public func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
+        try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try self.configureChannel(channel) }
+            }
+            .bind(host: host, port: port)
+            .get()
+    }
+
+    /// Installs the HTTP server pipeline, the WebSocket upgrader and the request router on
+    /// a new connection. Call it on the channel's event loop.
+    public func configureChannel(_ channel: any Channel) throws {
+        let upgrader = NIOWebSocketServerUpgrader(
+            maxFrameSize: max(configuration.maxHttpBufferSize, 1 << 14),
+            // WebSocketTransportHandler answers protocol errors itself, closing gracefully.
+            automaticErrorHandling: false,
+            shouldUpgrade: { channel, head in
+                channel.eventLoop.makeSucceededFuture(self.acceptsWebSocket(head) ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.configureWebSocket(channel, head: head)
+                }
+            }
+        )
+        let httpHandler = HTTPRequestHandler(server: self)
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withServerUpgrade: (
+                upgraders: [upgrader],
+                completionHandler: { context in
+                    context.pipeline.removeHandler(name: HTTPRequestHandler.name, promise: nil)
+                }
+            )
+        )
+        try channel.pipeline.syncOperations.addHandler(httpHandler, name: HTTPRequestHandler.name)
+    }
+
+    // MARK: Routing
+
+    func route(_ request: EngineIORequest) -> Result<EngineIORequest.Route, EngineIORequestError> {
+        request.verify(configuration: configuration) { sid in
+            self.sessions.withLockedValue { $0[sid]?.transport }
+        }
+    }
+
+    func session(_ sid: String) -> EngineIOSession? {
+        sessions.withLockedValue { $0[sid]?.session }
+    }
+
+    private func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
+        guard let request = EngineIORequest(head: head, mountPath: configuration.path) else { return false }
+        switch route(request) {
+        case .success(.handshake(.websocket)), .success(.upgrade): return true
+        default: return false
+        }
+    }
+
+    private func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead) throws {
+        let connection = WebSocketConnection(channel: channel)
+        let target: WebSocketTransportHandler.Target
+        switch EngineIORequest(head: head, mountPath: configuration.path).map(route) {
+        case .success(.upgrade(let sid)):
+            guard let session = session(sid) else {
+                connection.close(code: .policyViolation)
+                return
+            }
+            target = .upgrade(session)
+        default:
+            target = .handshake(
+                EngineIOHandshake(
+                    uri: head.uri,
+                    query: EngineIORequest(head: head, mountPath: configuration.path)?.query ?? [:],
+                    headers: head.headers,
+                    remoteAddress: channel.remoteAddress,
+                    transport: .websocket
+                )
+            )
+        }
+        try channel.pipeline.syncOperations.addHandlers([
+            NIOWebSocketFrameAggregator(
+                minNonFinalFragmentSize: 0,
+                maxAccumulatedFrameCount: 1024,
+                maxAccumulatedFrameSize: configuration.maxHttpBufferSize
+            ),
+            WebSocketTransportHandler(server: self, connection: connection, target: target),
+        ])
+    }
+
+    // MARK: Session lifecycle
+
+    /// Creates a session on `eventLoop` (the caller is on it) and opens it.
+    func openSession(
+        handshake: EngineIOHandshake,
+        on eventLoop: any EventLoop,
+        webSocket: WebSocketConnection?
+    ) -> EngineIOSession {
+        let id = SessionID.make()
+        let session = EngineIOSession(
+            id: id, eventLoop: eventLoop, handshake: handshake, configuration: configuration, server: self
+        )
+        sessions.withLockedValue { $0[id] = Entry(session: session, transport: handshake.transport) }
+        let upgrades: [EngineIOTransportKind] =
+            handshake.transport == .polling && configuration.transports.contains(.websocket) ? [.websocket] : []
+        session.open(upgrades: upgrades, webSocket: webSocket)
+        return session
+    }
+
+    func sessionUpgraded(_ id: String) {
+        sessions.withLockedValue { $0[id]?.transport = .websocket }
+    }
+
+    func sessionClosed(_ id: String) {
+        sessions.withLockedValue { _ = $0.removeValue(forKey: id) }
+    }
+}

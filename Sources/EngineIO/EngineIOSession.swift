@@ -1,0 +1,291 @@
+import NIOCore
+import NIOWebSocket
+
+/// One Engine.IO session: a client that completed the handshake, over whichever transport
+/// carries it now.
+///
+/// The session lives on one event loop. It feeds transport events to its
+/// `SessionStateMachine` and performs the actions it returns: writes, poll answers, timers.
+/// Public methods may be called from any thread; they hop onto `eventLoop`.
+public final class EngineIOSession: @unchecked Sendable {
+    // @unchecked Sendable: `id`, `eventLoop`, `handshake`, `configuration` and `server` are
+    // immutable. Every other stored property is read and written only on `eventLoop`: the
+    // public entry points hop there first, the internal ones are called there by the
+    // channel handlers (each asserts it with `eventLoop.assertInEventLoop()`), and the timer
+    // callbacks are scheduled on it.
+
+    /// The session id: a secret shared with the client only.
+    public let id: String
+    public let eventLoop: any EventLoop
+    public let handshake: EngineIOHandshake
+
+    private let configuration: EngineIOConfiguration
+    private let server: EngineIOServer
+
+    private var machine: SessionStateMachine
+    private var handler: (any EngineIOSessionHandler)?
+    private var pendingPoll: PollResponder?
+    private var webSocket: WebSocketConnection?
+    private var upgradeCandidate: WebSocketConnection?
+    private var pingTimer: Scheduled<Void>?
+    private var pingTimeoutTimer: Scheduled<Void>?
+    private var upgradeTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+
+    init(
+        id: String,
+        eventLoop: any EventLoop,
+        handshake: EngineIOHandshake,
+        configuration: EngineIOConfiguration,
+        server: EngineIOServer
+    ) {
+        self.id = id
+        self.eventLoop = eventLoop
+        self.handshake = handshake
+        self.configuration = configuration
+        self.server = server
+        self.machine = SessionStateMachine(transport: handshake.transport)
+    }
+
+    // MARK: Public API
+
+    /// The transport carrying the session, nil once closed. Read it on `eventLoop`.
+    public var transport: EngineIOTransportKind? {
+        eventLoop.assertInEventLoop()
+        return machine.transport
+    }
+
+    /// Sends a message. Dropped silently once the session is closing, as in the reference.
+    public func send(_ message: EngineIOMessage) {
+        send(.message(message))
+    }
+
+    /// Sends a packet encoded once with `EngineIOOutboundPacket.message(_:)`: the way to
+    /// write one broadcast to many sessions without encoding it per recipient.
+    public func send(_ packet: EngineIOOutboundPacket) {
+        if eventLoop.inEventLoop {
+            perform(machine.send(packet))
+        } else {
+            eventLoop.execute { self.perform(self.machine.send(packet)) }
+        }
+    }
+
+    /// Closes the session from the server side ("forced close"). A polling client receives
+    /// what was queued, then `1`.
+    public func close() {
+        close(reason: .forcedClose)
+    }
+
+    func close(reason: EngineIOCloseReason) {
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { self.close(reason: reason) }
+            return
+        }
+        switch machine.closeRequested(reason: reason) {
+        case .none:
+            break
+        case .close(let action):
+            perform(action)
+        case .awaitPoll(let closeCandidate):
+            cancelHeartbeat()
+            if closeCandidate { endUpgradeCandidate(closing: true) }
+            closeTimer = eventLoop.scheduleTask(in: configuration.closeTimeout) {
+                if let action = self.machine.closeTimeoutElapsed() { self.perform(action) }
+            }
+        }
+    }
+
+    /// Ends the session at once with "transport error".
+    func transportFailed() {
+        eventLoop.assertInEventLoop()
+        if let action = machine.transportFailed() { perform(action) }
+    }
+
+    // MARK: Opening
+
+    /// Queues the open packet, hands the session to the delegate, starts the heartbeat.
+    func open(upgrades: [EngineIOTransportKind], webSocket: WebSocketConnection?) {
+        eventLoop.assertInEventLoop()
+        self.webSocket = webSocket
+        let upgradeList = upgrades.map { #""\#($0.rawValue)""# }.joined(separator: ",")
+        let openJSON =
+            #"{"sid":"\#(id)","upgrades":[\#(upgradeList)],"pingInterval":\#(configuration.pingInterval.milliseconds),"#
+            + #""pingTimeout":\#(configuration.pingTimeout.milliseconds),"maxPayload":\#(configuration.maxHttpBufferSize)}"#
+        perform(machine.send(.control(.open, openJSON)))
+        handler = server.delegate.server(server, didOpen: self)
+        schedulePing()
+    }
+
+    // MARK: Polling
+
+    func pollReceived(_ responder: PollResponder) {
+        eventLoop.assertInEventLoop()
+        switch machine.pollReceived() {
+        case .hold:
+            pendingPoll = responder
+        case .answer(let packets):
+            responder.answer(packets)
+        case .answerAndClose(let packets, let action):
+            responder.answer(packets)
+            perform(action)
+        case .reject:
+            responder.reject()
+        case .rejectAndClose(let action):
+            responder.reject()
+            perform(action)
+        }
+    }
+
+    func pollConnectionClosed(token: UInt64) {
+        eventLoop.assertInEventLoop()
+        guard pendingPoll?.token == token else { return }
+        pendingPoll = nil
+        if let action = machine.pollConnectionClosed() { perform(action) }
+    }
+
+    /// The body of a polling POST.
+    func postReceived(_ packets: [EngineIOInboundPacket]) {
+        eventLoop.assertInEventLoop()
+        for packet in packets {
+            perform(machine.receive(packet, from: .active))
+            if machine.isClosed { return }
+        }
+    }
+
+    // MARK: WebSocket
+
+    func webSocketReceived(_ packet: EngineIOInboundPacket, on connection: WebSocketConnection) {
+        eventLoop.assertInEventLoop()
+        if connection === webSocket {
+            perform(machine.receive(packet, from: .active))
+        } else if connection === upgradeCandidate {
+            perform(machine.receive(packet, from: .upgradeCandidate))
+        }
+    }
+
+    /// A WebSocket opened with this session's id wants to take over from polling.
+    func upgradeCandidateConnected(_ connection: WebSocketConnection) {
+        eventLoop.assertInEventLoop()
+        guard machine.upgradeCandidateConnected() else {
+            connection.close(code: .normalClosure)
+            return
+        }
+        upgradeCandidate = connection
+        upgradeTimer = eventLoop.scheduleTask(in: configuration.upgradeTimeout) {
+            guard self.upgradeCandidate === connection else { return }
+            self.endUpgradeCandidate(closing: true)
+        }
+    }
+
+    func webSocketClosed(_ connection: WebSocketConnection, error: Bool) {
+        eventLoop.assertInEventLoop()
+        if connection === webSocket {
+            webSocket = nil
+            if let action = machine.webSocketClosed(error: error) { perform(action) }
+        } else if connection === upgradeCandidate {
+            endUpgradeCandidate(closing: false)
+        }
+    }
+
+    // MARK: Performing actions
+
+    private func perform(_ action: SessionStateMachine.SendAction) {
+        switch action {
+        case .none:
+            break
+        case .writeWebSocket(let packet):
+            webSocket?.write(packet)
+        case .answerPoll(let packets):
+            pendingPoll?.answer(packets)
+            pendingPoll = nil
+        }
+    }
+
+    private func perform(_ action: SessionStateMachine.ReceiveAction) {
+        switch action {
+        case .none:
+            break
+        case .deliver(let message):
+            handler?.session(self, didReceive: message)
+        case .pongReceived:
+            pingTimeoutTimer?.cancel()
+            pingTimeoutTimer = nil
+            schedulePing()
+        case .answerProbe(let releasePendingPoll):
+            upgradeCandidate?.write(.probePong)
+            if releasePendingPoll { releasePoll() }
+        case .completeUpgrade(let releasePendingPoll, let flush):
+            if releasePendingPoll { releasePoll() }
+            upgradeTimer?.cancel()
+            upgradeTimer = nil
+            webSocket = upgradeCandidate
+            upgradeCandidate = nil
+            server.sessionUpgraded(id)
+            webSocket?.write(flush)
+        case .closeUpgradeCandidate:
+            endUpgradeCandidate(closing: true)
+        case .close(let action):
+            perform(action)
+        }
+    }
+
+    private func perform(_ action: SessionStateMachine.CloseAction) {
+        if let packets = action.answerPendingPoll {
+            pendingPoll?.answer(packets)
+        }
+        pendingPoll = nil
+        if action.closeWebSocket { webSocket?.close() }
+        webSocket = nil
+        if action.closeUpgradeCandidate { upgradeCandidate?.close() }
+        upgradeCandidate = nil
+        cancelHeartbeat()
+        upgradeTimer?.cancel()
+        upgradeTimer = nil
+        closeTimer?.cancel()
+        closeTimer = nil
+        server.sessionClosed(id)
+        let handler = self.handler
+        self.handler = nil
+        handler?.session(self, didCloseWith: action.reason)
+    }
+
+    private func releasePoll() {
+        pendingPoll?.answer([.noop])
+        pendingPoll = nil
+    }
+
+    private func endUpgradeCandidate(closing: Bool) {
+        machine.upgradeCandidateEnded()
+        upgradeTimer?.cancel()
+        upgradeTimer = nil
+        if closing { upgradeCandidate?.close() }
+        upgradeCandidate = nil
+    }
+
+    // MARK: Heartbeat
+
+    private func schedulePing() {
+        pingTimer = eventLoop.scheduleTask(in: configuration.pingInterval) {
+            self.pingIntervalElapsed()
+        }
+    }
+
+    private func pingIntervalElapsed() {
+        guard let action = machine.pingIntervalElapsed() else { return }
+        perform(action)
+        pingTimeoutTimer = eventLoop.scheduleTask(in: configuration.pingTimeout) {
+            if let action = self.machine.pingTimeoutElapsed() { self.perform(action) }
+        }
+    }
+
+    private func cancelHeartbeat() {
+        pingTimer?.cancel()
+        pingTimer = nil
+        pingTimeoutTimer?.cancel()
+        pingTimeoutTimer = nil
+    }
+}
+
+extension TimeAmount {
+    var milliseconds: Int64 { nanoseconds / 1_000_000 }
+}

@@ -1,0 +1,11 @@
+import NIOCore
+
+/// Answers one waiting polling GET. The HTTP handler that owns the request makes it; the
+/// session calls it from its own event loop, and the handler writes on the channel's.
+struct PollResponder: Sendable {
+    /// Identifies the request, so that a late "connection closed" for an answered GET
+    /// cannot close the session.
+    let token: UInt64
+    let answer: @Sendable ([EngineIOOutboundPacket]) -> Void
+    let reject: @Sendable () -> Void
+}

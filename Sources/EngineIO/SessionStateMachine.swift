@@ -1,0 +1,328 @@
+/// The protocol logic of one Engine.IO session, as a value that takes events and returns
+/// what to do. It owns no sockets, timers or clocks: `EngineIOSession` performs the actions
+/// on the session's event loop, and the tests drive every transition directly.
+///
+/// The lifecycle is open (on polling or WebSocket; while on polling, a WebSocket may be
+/// upgrading) → closing (the server closed a polling session and waits for the GET that
+/// carries its `1`) → closed.
+struct SessionStateMachine {
+    /// An upgrade in progress: a WebSocket opened with this session's id.
+    enum Upgrade: Hashable {
+        case none
+        /// The WebSocket is open; the client has not sent `2probe` yet.
+        case connected
+        /// `3probe` was sent; the next packet from the client should be `5`.
+        case probed
+    }
+
+    struct Open: Hashable {
+        var transport: EngineIOTransportKind
+        /// A polling GET is waiting for something to send.
+        var pollPending = false
+        var upgrade: Upgrade = .none
+        var awaitingPong = false
+    }
+
+    enum State: Hashable {
+        case open(Open)
+        case closing(Open)
+        case closed
+    }
+
+    /// Where an inbound packet came from.
+    enum Source: Hashable {
+        /// The transport currently carrying the session.
+        case active
+        /// A WebSocket that is upgrading the session and does not carry data yet.
+        case upgradeCandidate
+    }
+
+    /// What to do when the session ends.
+    struct CloseAction: Hashable {
+        var reason: EngineIOCloseReason
+        /// Packets to answer a waiting polling GET with, if one is waiting.
+        var answerPendingPoll: [EngineIOOutboundPacket]?
+        /// Close the WebSocket carrying the session.
+        var closeWebSocket: Bool
+        /// Close a WebSocket that was upgrading the session.
+        var closeUpgradeCandidate: Bool
+    }
+
+    enum SendAction: Hashable {
+        case none
+        case writeWebSocket(EngineIOOutboundPacket)
+        case answerPoll([EngineIOOutboundPacket])
+    }
+
+    enum PollAction: Hashable {
+        /// Keep the GET open until there is something to send.
+        case hold
+        /// Answer the GET with these packets.
+        case answer([EngineIOOutboundPacket])
+        /// Answer the GET with these packets (ending in `1`), then the session is closed.
+        case answerAndClose([EngineIOOutboundPacket], CloseAction)
+        /// Answer the GET with a bare 400 and leave the session alone.
+        case reject
+        /// A second GET while one is waiting: answer it with a bare 400 and close the session.
+        case rejectAndClose(CloseAction)
+    }
+
+    enum ReceiveAction: Hashable {
+        case none
+        case deliver(EngineIOMessage)
+        /// The pong arrived: stop the ping timeout, time the next ping from now.
+        case pongReceived
+        /// Answer the candidate's `2probe` with `3probe`; release a waiting GET with `6`.
+        case answerProbe(releasePendingPoll: Bool)
+        /// The WebSocket now carries the session: release a waiting GET with `6`, then
+        /// write the buffered packets to the WebSocket.
+        case completeUpgrade(releasePendingPoll: Bool, flush: [EngineIOOutboundPacket])
+        /// The candidate broke the upgrade handshake; close it, the session stays on polling.
+        case closeUpgradeCandidate
+        case close(CloseAction)
+    }
+
+    enum ServerCloseAction: Hashable {
+        case none
+        case close(CloseAction)
+        /// Polling with no GET waiting: the `1` leaves with the next GET, or at `closeTimeout`.
+        case awaitPoll(closeUpgradeCandidate: Bool)
+    }
+
+    private(set) var state: State
+    /// Packets waiting for a polling GET. Always empty while a WebSocket carries the session:
+    /// those packets are written as they are sent.
+    private(set) var writeBuffer: [EngineIOOutboundPacket] = []
+
+    init(transport: EngineIOTransportKind) {
+        self.state = .open(Open(transport: transport))
+    }
+
+    var isClosed: Bool { state == .closed }
+
+    var transport: EngineIOTransportKind? {
+        switch state {
+        case .open(let open), .closing(let open): open.transport
+        case .closed: nil
+        }
+    }
+
+    // MARK: Sending
+
+    mutating func send(_ packet: EngineIOOutboundPacket) -> SendAction {
+        guard case .open(var open) = state else { return .none }
+        if open.transport == .websocket { return .writeWebSocket(packet) }
+        writeBuffer.append(packet)
+        guard open.pollPending else { return .none }
+        open.pollPending = false
+        state = .open(open)
+        return .answerPoll(takeWriteBuffer())
+    }
+
+    // MARK: Polling
+
+    mutating func pollReceived() -> PollAction {
+        switch state {
+        case .open(var open):
+            guard open.transport == .polling else { return .reject }
+            if open.pollPending {
+                // The reference answers the waiting GET with `1` and the new one with a 400.
+                return .rejectAndClose(close(open, reason: .transportError))
+            }
+            if !writeBuffer.isEmpty { return .answer(takeWriteBuffer()) }
+            if open.upgrade == .probed {
+                // The client is pausing polling to finish the upgrade: release it at once.
+                return .answer([.noop])
+            }
+            open.pollPending = true
+            state = .open(open)
+            return .hold
+        case .closing(let open):
+            var packets = takeWriteBuffer()
+            packets.append(.close)
+            var action = close(open, reason: .forcedClose)
+            action.answerPendingPoll = nil
+            return .answerAndClose(packets, action)
+        case .closed:
+            return .reject
+        }
+    }
+
+    /// The connection of the waiting GET went away.
+    mutating func pollConnectionClosed() -> CloseAction? {
+        guard case .open(var open) = state, open.pollPending else { return nil }
+        open.pollPending = false
+        return close(open, reason: .transportError)
+    }
+
+    // MARK: Receiving
+
+    mutating func receive(_ packet: EngineIOInboundPacket, from source: Source) -> ReceiveAction {
+        switch source {
+        case .active: receiveOnActiveTransport(packet)
+        case .upgradeCandidate: receiveOnUpgradeCandidate(packet)
+        }
+    }
+
+    private mutating func receiveOnActiveTransport(_ packet: EngineIOInboundPacket) -> ReceiveAction {
+        switch state {
+        case .open(var open):
+            switch packet {
+            case .message(let message):
+                return .deliver(message)
+            case .pong:
+                guard open.awaitingPong else { return .none }
+                open.awaitingPong = false
+                state = .open(open)
+                return .pongReceived
+            case .ping:
+                // Protocol 4 pings only from server to client.
+                return .close(close(open, reason: .transportError))
+            case .close:
+                return .close(close(open, reason: .transportClose))
+            case .invalid:
+                return .close(close(open, reason: .parseError))
+            case .open, .upgrade, .noop:
+                return .none
+            }
+        case .closing(let open):
+            if packet == .close { return .close(close(open, reason: .transportClose)) }
+            return .none
+        case .closed:
+            return .none
+        }
+    }
+
+    private mutating func receiveOnUpgradeCandidate(_ packet: EngineIOInboundPacket) -> ReceiveAction {
+        guard case .open(var open) = state, open.upgrade != .none else {
+            if case .closing(let open) = state, open.upgrade != .none {
+                return .close(close(open, reason: .forcedClose))
+            }
+            return .closeUpgradeCandidate
+        }
+        switch packet {
+        case .ping("probe"):
+            open.upgrade = .probed
+            let release = open.pollPending
+            open.pollPending = false
+            state = .open(open)
+            return .answerProbe(releasePendingPoll: release)
+        case .upgrade:
+            let release = open.pollPending
+            open.pollPending = false
+            open.upgrade = .none
+            open.transport = .websocket
+            state = .open(open)
+            return .completeUpgrade(releasePendingPoll: release, flush: takeWriteBuffer())
+        default:
+            open.upgrade = .none
+            state = .open(open)
+            return .closeUpgradeCandidate
+        }
+    }
+
+    // MARK: Upgrades
+
+    /// A WebSocket arrived with this session's id. Returns false when it must be refused:
+    /// the session is not on polling, or another upgrade is already under way.
+    mutating func upgradeCandidateConnected() -> Bool {
+        guard case .open(var open) = state, open.transport == .polling, open.upgrade == .none else {
+            return false
+        }
+        open.upgrade = .connected
+        state = .open(open)
+        return true
+    }
+
+    /// The upgrading WebSocket closed, or took too long: the session stays on polling.
+    mutating func upgradeCandidateEnded() {
+        switch state {
+        case .open(var open):
+            open.upgrade = .none
+            state = .open(open)
+        case .closing(var open):
+            open.upgrade = .none
+            state = .closing(open)
+        case .closed:
+            break
+        }
+    }
+
+    /// The WebSocket carrying the session closed (cleanly or not).
+    mutating func webSocketClosed(error: Bool) -> CloseAction? {
+        switch state {
+        case .open(let open) where open.transport == .websocket:
+            var action = close(open, reason: error ? .transportError : .transportClose)
+            action.closeWebSocket = false
+            return action
+        default:
+            return nil
+        }
+    }
+
+    // MARK: Heartbeat
+
+    /// `pingInterval` elapsed: send a ping and start waiting for the pong.
+    mutating func pingIntervalElapsed() -> SendAction? {
+        guard case .open(var open) = state else { return nil }
+        open.awaitingPong = true
+        state = .open(open)
+        return send(.ping)
+    }
+
+    /// `pingTimeout` elapsed after a ping.
+    mutating func pingTimeoutElapsed() -> CloseAction? {
+        guard case .open(let open) = state, open.awaitingPong else { return nil }
+        return close(open, reason: .pingTimeout)
+    }
+
+    // MARK: Closing
+
+    /// The server closes the session.
+    mutating func closeRequested(reason: EngineIOCloseReason = .forcedClose) -> ServerCloseAction {
+        guard case .open(var open) = state else { return .none }
+        if open.transport == .polling && !open.pollPending {
+            let closeCandidate = open.upgrade != .none
+            open.upgrade = .none
+            state = .closing(open)
+            return .awaitPoll(closeUpgradeCandidate: closeCandidate)
+        }
+        return .close(close(open, reason: reason))
+    }
+
+    /// The client broke the transport's rules (a binary POST body, say): the session ends
+    /// at once, as the reference's transport errors do, without waiting for a GET.
+    mutating func transportFailed() -> CloseAction? {
+        switch state {
+        case .open(let open), .closing(let open): close(open, reason: .transportError)
+        case .closed: nil
+        }
+    }
+
+    /// The GET that should have carried the `1` did not come in time.
+    mutating func closeTimeoutElapsed() -> CloseAction? {
+        guard case .closing(let open) = state else { return nil }
+        return close(open, reason: .forcedClose)
+    }
+
+    private mutating func close(_ open: Open, reason: EngineIOCloseReason) -> CloseAction {
+        var answer: [EngineIOOutboundPacket]? = nil
+        if open.pollPending {
+            // A client that closed gets a noop on its waiting GET; any other ending, a `1`.
+            answer = reason == .transportClose ? [.noop] : takeWriteBuffer() + [.close]
+        }
+        state = .closed
+        writeBuffer = []
+        return CloseAction(
+            reason: reason,
+            answerPendingPoll: answer,
+            closeWebSocket: open.transport == .websocket,
+            closeUpgradeCandidate: open.upgrade != .none
+        )
+    }
+
+    private mutating func takeWriteBuffer() -> [EngineIOOutboundPacket] {
+        defer { writeBuffer = [] }
+        return writeBuffer
+    }
+}

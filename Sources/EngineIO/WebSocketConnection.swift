@@ -1,0 +1,64 @@
+import Atomics
+import NIOCore
+import NIOWebSocket
+
+/// The write side of one WebSocket, as a session sees it. Its identity tells the session
+/// which of its WebSockets (the active one or an upgrading one) an event came from.
+final class WebSocketConnection: Sendable {
+    let channel: Channel
+    private let closing = ManagedAtomic(false)
+
+    /// How long a closing connection waits for the client to close its side.
+    static let closeLinger: TimeAmount = .seconds(2)
+
+    init(channel: Channel) {
+        self.channel = channel
+    }
+
+    /// Writes packets as frames and flushes once. Safe from any thread: off the channel's
+    /// event loop NIO hops the write onto it.
+    func write(_ packets: some Collection<EngineIOOutboundPacket>) {
+        guard !packets.isEmpty else { return }
+        if channel.eventLoop.inEventLoop {
+            writeOnLoop(packets)
+        } else {
+            let packets = Array(packets)
+            channel.eventLoop.execute { self.writeOnLoop(packets) }
+        }
+    }
+
+    func write(_ packet: EngineIOOutboundPacket) {
+        write(CollectionOfOne(packet))
+    }
+
+    private func writeOnLoop(_ packets: some Collection<EngineIOOutboundPacket>) {
+        for packet in packets {
+            let frame = WebSocketFrame(fin: true, opcode: packet.kind == .text ? .text : .binary, data: packet.bytes)
+            channel.write(frame, promise: nil)
+        }
+        channel.flush()
+    }
+
+    /// Sends a close frame with `code` and closes the connection, once.
+    ///
+    /// Only the output is shut at first: closing the socket outright while unread client
+    /// data is queued makes the kernel send a reset, and the client would never read the
+    /// close frame (a 1009 for an oversized message, say). The client closes its side on
+    /// reading the frame; a client that does not is cut off after `closeLinger`.
+    func close(code: WebSocketErrorCode = .normalClosure) {
+        guard closing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let channel = self.channel
+        channel.eventLoop.execute {
+            var data = channel.allocator.buffer(capacity: 2)
+            data.write(webSocketErrorCode: code)
+            let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+            channel.writeAndFlush(frame).whenComplete { _ in
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: Self.closeLinger) { channel.close(promise: nil) }
+            }
+        }
+    }
+
+    /// Whether a close frame has been sent: the connection takes no more data.
+    var isClosing: Bool { closing.load(ordering: .relaxed) }
+}

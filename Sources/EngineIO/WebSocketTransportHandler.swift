@@ -1,0 +1,124 @@
+import NIOCore
+import NIOWebSocket
+
+/// The WebSocket transport of one connection, after the HTTP upgrade: it turns frames into
+/// Engine.IO packets for its session and answers WebSocket control frames.
+final class WebSocketTransportHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    enum Target {
+        /// A new session over WebSocket (`transport=websocket`, no sid).
+        case handshake(EngineIOHandshake)
+        /// An existing polling session to upgrade.
+        case upgrade(EngineIOSession)
+    }
+
+    private let server: EngineIOServer
+    private let connection: WebSocketConnection
+    private var target: Target?
+    private var session: EngineIOSession?
+    private var sawError = false
+
+    init(server: EngineIOServer, connection: WebSocketConnection, target: Target) {
+        self.server = server
+        self.connection = connection
+        self.target = target
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard let target else { return }
+        self.target = nil
+        switch target {
+        case .handshake(let handshake):
+            session = server.openSession(handshake: handshake, on: context.eventLoop, webSocket: connection)
+        case .upgrade(let session):
+            self.session = session
+            let connection = self.connection
+            onSessionLoop(session) { $0.upgradeCandidateConnected(connection) }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard !connection.isClosing else { return }
+        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
+            // No extension is negotiated, so reserved bits are a protocol error (RFC 6455 §5.2).
+            closeWithError(.protocolError, context: context)
+            return
+        }
+        switch frame.opcode {
+        case .text:
+            var data = frame.unmaskedData
+            guard let bytes = data.readBytes(length: data.readableBytes),
+                let text = String(validating: bytes, as: UTF8.self)
+            else {
+                closeWithError(.dataInconsistentWithMessage, context: context)
+                return
+            }
+            deliver(EngineIOInboundPacket(text: text[...]))
+        case .binary:
+            deliver(.message(.binary(frame.unmaskedData)))
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .connectionClose:
+            // Echo the client's close code, then close, as RFC 6455 asks.
+            var data = frame.unmaskedData
+            connection.close(code: data.readWebSocketErrorCode() ?? .normalClosure)
+        case .pong, .continuation:
+            break
+        default:
+            closeWithError(.protocolError, context: context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let code: WebSocketErrorCode
+        switch error {
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
+            NIOWebSocketFrameAggregator.Error.tooManyFragments,
+            NIOWebSocketError.invalidFrameLength:
+            code = .messageTooLarge
+        default:
+            code = .protocolError
+        }
+        closeWithError(code, context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        notifySessionClosed()
+        context.fireChannelInactive()
+    }
+
+    private func deliver(_ packet: EngineIOInboundPacket) {
+        guard let session else { return }
+        let connection = self.connection
+        onSessionLoop(session) { $0.webSocketReceived(packet, on: connection) }
+    }
+
+    private func onSessionLoop(_ session: EngineIOSession, _ body: @escaping @Sendable (EngineIOSession) -> Void) {
+        // A WebSocket handshake session lives on this channel's loop; only upgrades from a
+        // polling session opened elsewhere pay for the hop.
+        if session.eventLoop.inEventLoop {
+            body(session)
+        } else {
+            session.eventLoop.execute { body(session) }
+        }
+    }
+
+    private func closeWithError(_ code: WebSocketErrorCode, context: ChannelHandlerContext) {
+        sawError = true
+        connection.close(code: code)
+        // The session hears of it now rather than after the client's close.
+        notifySessionClosed()
+    }
+
+    private func notifySessionClosed() {
+        guard let session else { return }
+        self.session = nil
+        let connection = self.connection
+        let error = sawError
+        onSessionLoop(session) { $0.webSocketClosed(connection, error: error) }
+    }
+}

@@ -1,0 +1,325 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import EngineIO
+
+/// The channel handlers end to end on `EmbeddedChannel`s: raw HTTP and WebSocket bytes in,
+/// raw bytes out, with the embedded event loop's clock driving the heartbeat.
+@Suite struct EmbeddedServerTests {
+    final class Recorder: EngineIOServerDelegate, @unchecked Sendable {
+        // @unchecked Sendable: only touched on the one EmbeddedEventLoop of a test.
+        var messages: [EngineIOMessage] = []
+        var closeReasons: [EngineIOCloseReason] = []
+        var sessions: [EngineIOSession] = []
+
+        final class Handler: EngineIOSessionHandler {
+            let recorder: Recorder
+            init(_ recorder: Recorder) { self.recorder = recorder }
+            func session(_ session: EngineIOSession, didReceive message: EngineIOMessage) {
+                recorder.messages.append(message)
+                session.send(message)
+            }
+            func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason) {
+                recorder.closeReasons.append(reason)
+            }
+        }
+
+        func server(_ server: EngineIOServer, didOpen session: EngineIOSession) -> any EngineIOSessionHandler {
+            sessions.append(session)
+            return Handler(self)
+        }
+    }
+
+    let loop = EmbeddedEventLoop()
+    let recorder = Recorder()
+    let server: EngineIOServer
+
+    init() {
+        var configuration = EngineIOConfiguration()
+        configuration.maxHttpBufferSize = 1000
+        server = EngineIOServer(configuration: configuration, delegate: recorder)
+    }
+
+    private func connection() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(loop: loop)
+        try server.configureChannel(channel)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    private func send(_ text: String, on channel: EmbeddedChannel) throws {
+        try channel.writeInbound(ByteBuffer(string: text))
+        loop.run()
+    }
+
+    private func outbound(_ channel: EmbeddedChannel) throws -> [UInt8] {
+        loop.run()
+        var bytes: [UInt8] = []
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+            bytes += buffer.readableBytesView
+        }
+        while let region = try channel.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = region { bytes += buffer.readableBytesView }
+        }
+        return bytes
+    }
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: String
+    }
+
+    private func response(_ channel: EmbeddedChannel) throws -> Response? {
+        let bytes = try outbound(channel)
+        guard !bytes.isEmpty else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        let parts = text.split(separator: "\r\n\r\n", maxSplits: 1, omittingEmptySubsequences: false)
+        let lines = parts[0].split(separator: "\r\n")
+        let status = Int(lines[0].split(separator: " ")[1])!
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            let pair = line.split(separator: ":", maxSplits: 1)
+            headers[pair[0].lowercased()] = pair[1].drop(while: { $0 == " " }).description
+        }
+        return Response(status: status, headers: headers, body: parts.count > 1 ? String(parts[1]) : "")
+    }
+
+    private func get(_ query: String, on channel: EmbeddedChannel) throws -> Response? {
+        try send("GET /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\n\r\n", on: channel)
+        return try response(channel)
+    }
+
+    private func post(_ query: String, body: String, on channel: EmbeddedChannel) throws -> Response? {
+        try send("POST /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", on: channel)
+        return try response(channel)
+    }
+
+    private func handshake(on channel: EmbeddedChannel) throws -> String {
+        let open = try #require(try get("EIO=4&transport=polling", on: channel))
+        #expect(open.status == 200)
+        let sid = open.body.split(separator: "\"")[3]
+        return String(sid)
+    }
+
+    // MARK: Polling
+
+    @Test func pollingHandshakeThenEcho() throws {
+        let channel = try connection()
+        let open = try #require(try get("EIO=4&transport=polling", on: channel))
+        #expect(open.status == 200)
+        #expect(open.headers["content-type"] == "text/plain; charset=UTF-8")
+        #expect(open.body.hasPrefix(#"0{"sid":""#))
+        #expect(open.body.hasSuffix(#"","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000}"#))
+        let sid = open.body.split(separator: "\"")[3]
+
+        let posted = try #require(try post("EIO=4&transport=polling&sid=\(sid)", body: "4hello\u{1e}bAQI=", on: channel))
+        #expect(posted.status == 200)
+        #expect(posted.body == "ok")
+        #expect(recorder.messages == [.text("hello"), .binary(ByteBuffer(bytes: [1, 2]))])
+
+        let echoed = try #require(try get("EIO=4&transport=polling&sid=\(sid)", on: channel))
+        #expect(echoed.body == "4hello\u{1e}bAQI=")
+    }
+
+    @Test func aWaitingGetIsAnsweredFromAnotherConnection() throws {
+        let polling = try connection()
+        let sid = try handshake(on: polling)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling) == nil)  // held
+        let posting = try connection()
+        _ = try post("EIO=4&transport=polling&sid=\(sid)", body: "4ping me", on: posting)
+        #expect(try response(polling)?.body == "4ping me")
+    }
+
+    @Test func aSecondGetClosesTheSession() throws {
+        let first = try connection()
+        let sid = try handshake(on: first)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: first) == nil)
+        let second = try connection()
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: second)?.status == 400)
+        #expect(try response(first)?.body == "1")
+        #expect(recorder.closeReasons == [.transportError])
+        #expect(server.sessionCount == 0)
+    }
+
+    @Test func aDroppedGetClosesTheSession() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: channel) == nil)
+        try channel.close().wait()
+        loop.run()
+        #expect(recorder.closeReasons == [.transportError])
+    }
+
+    @Test func errorsAreAnsweredAsTheReferenceDoes() throws {
+        let channel = try connection()
+        let unknown = try #require(try get("EIO=4&transport=polling&sid=nope", on: channel))
+        #expect(unknown.status == 400)
+        #expect(unknown.headers["content-type"] == "application/json")
+        #expect(unknown.body == #"{"code":1,"message":"Session ID unknown"}"#)
+        #expect(try get("EIO=3&transport=polling", on: channel)?.body == #"{"code":5,"message":"Unsupported protocol version"}"#)
+        #expect(try post("EIO=4&transport=polling", body: "", on: channel)?.body == #"{"code":2,"message":"Bad handshake method"}"#)
+        #expect(try get("nothing", on: channel)?.body == #"{"code":0,"message":"Transport unknown"}"#)
+        #expect(try get("EIO=4&transport=websocket", on: channel)?.body == #"{"code":3,"message":"Bad request"}"#)
+    }
+
+    @Test func anOversizedPostIsRefusedBeforeItsBody() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        try send("POST /socket.io/?EIO=4&transport=polling&sid=\(sid) HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", on: channel)
+        let refused = try #require(try response(channel))
+        #expect(refused.status == 413)
+        #expect(refused.headers["connection"] == "close")
+        #expect(recorder.messages.isEmpty)
+    }
+
+    @Test func anOversizedChunkedPostIsRefusedWhileStreaming() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        let chunk = String(repeating: "x", count: 600)
+        try send("POST /socket.io/?EIO=4&transport=polling&sid=\(sid) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", on: channel)
+        try send("258\r\n4\(chunk.dropFirst())\r\n", on: channel)
+        #expect(try response(channel) == nil)
+        try send("258\r\n\(chunk)\r\n", on: channel)
+        #expect(try response(channel)?.status == 413)
+    }
+
+    @Test func otherPathsGoToTheFallback() throws {
+        let channel = try connection()
+        try send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", on: channel)
+        #expect(try response(channel)?.status == 404)
+    }
+
+    // MARK: WebSocket
+
+    private func upgrade(_ query: String, on channel: EmbeddedChannel) throws -> [UInt8] {
+        try send(
+            "GET /socket.io/?\(query) HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            on: channel
+        )
+        return try outbound(channel)
+    }
+
+    /// A masked client frame, as RFC 6455 requires of clients.
+    private func clientFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> ByteBuffer {
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        var buffer = ByteBuffer()
+        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        if payload.count < 126 {
+            buffer.writeInteger(0x80 | UInt8(payload.count))
+        } else {
+            buffer.writeInteger(UInt8(0x80 | 126))
+            buffer.writeInteger(UInt16(payload.count))
+        }
+        buffer.writeBytes(mask)
+        buffer.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        return buffer
+    }
+
+    /// Splits unmasked server frames into (opcode, payload).
+    private func serverFrames(_ bytes: [UInt8]) -> [(UInt8, [UInt8])] {
+        var frames: [(UInt8, [UInt8])] = []
+        var index = 0
+        while index + 2 <= bytes.count {
+            let opcode = bytes[index] & 0x0F
+            var length = Int(bytes[index + 1] & 0x7F)
+            index += 2
+            if length == 126 {
+                length = Int(bytes[index]) << 8 | Int(bytes[index + 1])
+                index += 2
+            }
+            frames.append((opcode, Array(bytes[index..<index + length])))
+            index += length
+        }
+        return frames
+    }
+
+    private func afterHeaders(_ bytes: [UInt8]) -> [UInt8] {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        for index in 0..<(bytes.count - 3) where Array(bytes[index..<index + 4]) == separator {
+            return Array(bytes[(index + 4)...])
+        }
+        return []
+    }
+
+    @Test func webSocketHandshakeEchoAndHeartbeat() throws {
+        let channel = try connection()
+        let bytes = try upgrade("EIO=4&transport=websocket", on: channel)
+        #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 101 Switching Protocols"))
+        let open = try #require(serverFrames(afterHeaders(bytes)).first)
+        #expect(open.0 == 0x1)
+        #expect(String(decoding: open.1, as: UTF8.self).contains(#""upgrades":[],"pingInterval":25000"#))
+
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("4hi".utf8)))
+        try channel.writeInbound(clientFrame(opcode: 0x2, [9, 8, 7]))
+        let echoes = serverFrames(try outbound(channel))
+        #expect(echoes.map(\.0) == [0x1, 0x2])
+        #expect(echoes.map(\.1) == [Array("4hi".utf8), [9, 8, 7]])
+
+        // Heartbeat: a ping after pingInterval, answered; then one left unanswered.
+        loop.advanceTime(by: .seconds(25))
+        #expect(serverFrames(try outbound(channel)).map(\.1) == [Array("2".utf8)])
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("3".utf8)))
+        loop.advanceTime(by: .seconds(24))
+        #expect(try outbound(channel).isEmpty)
+        loop.advanceTime(by: .seconds(1))
+        #expect(serverFrames(try outbound(channel)).map(\.1) == [Array("2".utf8)])
+        loop.advanceTime(by: .milliseconds(19_999))
+        #expect(recorder.closeReasons.isEmpty)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(recorder.closeReasons == [.pingTimeout])
+        let close = try #require(serverFrames(try outbound(channel)).first)
+        #expect(close.0 == 0x8)
+        #expect(close.1 == [0x03, 0xE8])  // 1000
+    }
+
+    @Test func aRefusedUpgradeGetsTheReferenceError() throws {
+        let channel = try connection()
+        let text = String(decoding: try upgrade("EIO=4&transport=websocket&sid=nope", on: channel), as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 400 Bad Request"))
+        #expect(text.hasSuffix(#"{"code":1,"message":"Session ID unknown"}"#))
+    }
+
+    @Test func upgradeFromPolling() throws {
+        let polling = try connection()
+        let sid = try handshake(on: polling)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling) == nil)  // waiting GET
+        let socket = try connection()
+        #expect(String(decoding: try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: socket), as: UTF8.self).hasPrefix("HTTP/1.1 101"))
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("2probe".utf8)))
+        #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("3probe".utf8)])
+        #expect(try response(polling)?.body == "6")
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("5".utf8)))
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("4upgraded".utf8)))
+        #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("4upgraded".utf8)])
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling)?.body == #"{"code":3,"message":"Bad request"}"#)
+    }
+
+    @Test func fragmentedMessagesAreReassembledAndLimited() throws {
+        let channel = try connection()
+        _ = try upgrade("EIO=4&transport=websocket", on: channel)
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("4ab".utf8), fin: false))
+        try channel.writeInbound(clientFrame(opcode: 0x0, Array("cd".utf8)))
+        #expect(recorder.messages == [.text("abcd")])
+        _ = try outbound(channel)
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: 600)
+        try channel.writeInbound(clientFrame(opcode: 0x1, [UInt8(ascii: "4")] + big, fin: false))
+        try channel.writeInbound(clientFrame(opcode: 0x0, big))
+        let close = try #require(serverFrames(try outbound(channel)).last)
+        #expect(close.0 == 0x8)
+        #expect(close.1 == [0x03, 0xF1])  // 1009
+        #expect(recorder.closeReasons == [.transportError])
+    }
+
+    @Test func invalidUTF8IsRefused() throws {
+        let channel = try connection()
+        _ = try upgrade("EIO=4&transport=websocket", on: channel)
+        try channel.writeInbound(clientFrame(opcode: 0x1, [UInt8(ascii: "4"), 0xC3, 0x28]))
+        let close = try #require(serverFrames(try outbound(channel)).last)
+        #expect(close.1 == [0x03, 0xEF])  // 1007
+        #expect(recorder.messages.isEmpty)
+    }
+}

@@ -1,0 +1,240 @@
+import NIOCore
+import Testing
+
+@testable import EngineIO
+
+@Suite struct SessionStateMachineTests {
+    typealias Machine = SessionStateMachine
+    let hello = EngineIOOutboundPacket.message(.text("hello"))
+    let world = EngineIOOutboundPacket.message(.text("world"))
+
+    private func connectCandidate(_ machine: inout Machine) -> Bool {
+        machine.upgradeCandidateConnected()
+    }
+
+    // MARK: Polling
+
+    @Test func pollingBuffersUntilAGetArrives() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.send(hello) == .none)
+        #expect(machine.send(world) == .none)
+        #expect(machine.pollReceived() == .answer([hello, world]))
+        #expect(machine.writeBuffer.isEmpty)
+    }
+
+    @Test func aWaitingGetIsAnsweredByTheNextSend() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.pollReceived() == .hold)
+        #expect(machine.send(hello) == .answerPoll([hello]))
+        #expect(machine.send(world) == .none)
+        #expect(machine.pollReceived() == .answer([world]))
+    }
+
+    @Test func aSecondConcurrentGetClosesTheSession() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.pollReceived() == .hold)
+        let action = machine.pollReceived()
+        #expect(action == .rejectAndClose(.init(reason: .transportError, answerPendingPoll: [.close], closeWebSocket: false, closeUpgradeCandidate: false)))
+        #expect(machine.isClosed)
+        #expect(machine.pollReceived() == .reject)
+    }
+
+    @Test func aDroppedGetClosesTheSession() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.pollConnectionClosed() == nil)  // no GET waiting: nothing to do
+        #expect(machine.pollReceived() == .hold)
+        #expect(machine.pollConnectionClosed()?.reason == .transportError)
+        #expect(machine.isClosed)
+    }
+
+    @Test func messagesArriveInOrder() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.receive(.message(.text("a")), from: .active) == .deliver(.text("a")))
+        #expect(machine.receive(.message(.binary(ByteBuffer(bytes: [1]))), from: .active) == .deliver(.binary(ByteBuffer(bytes: [1]))))
+        #expect(machine.receive(.noop, from: .active) == .none)
+        #expect(machine.receive(.upgrade, from: .active) == .none)
+    }
+
+    @Test func aClientCloseReleasesTheWaitingGetWithANoop() {
+        var machine = Machine(transport: .polling)
+        _ = machine.pollReceived()
+        #expect(machine.receive(.close, from: .active) == .close(.init(reason: .transportClose, answerPendingPoll: [.noop], closeWebSocket: false, closeUpgradeCandidate: false)))
+        #expect(machine.receive(.message(.text("late")), from: .active) == .none)
+    }
+
+    @Test func protocolViolationsClose() {
+        var parse = Machine(transport: .websocket)
+        #expect(parse.receive(.invalid, from: .active) == .close(.init(reason: .parseError, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))
+        var ping = Machine(transport: .polling)
+        _ = ping.pollReceived()
+        #expect(ping.receive(.ping(""), from: .active) == .close(.init(reason: .transportError, answerPendingPoll: [.close], closeWebSocket: false, closeUpgradeCandidate: false)))
+    }
+
+    @Test func sendsAfterCloseAreDropped() {
+        var machine = Machine(transport: .websocket)
+        _ = machine.receive(.close, from: .active)
+        #expect(machine.send(hello) == .none)
+        #expect(machine.pingIntervalElapsed() == nil)
+    }
+
+    // MARK: WebSocket
+
+    @Test func webSocketWritesImmediately() {
+        var machine = Machine(transport: .websocket)
+        #expect(machine.send(hello) == .writeWebSocket(hello))
+        #expect(machine.writeBuffer.isEmpty)
+        #expect(machine.pollReceived() == .reject)
+    }
+
+    @Test func webSocketCloseEndsTheSession() {
+        var clean = Machine(transport: .websocket)
+        #expect(clean.webSocketClosed(error: false) == .init(reason: .transportClose, answerPendingPoll: nil, closeWebSocket: false, closeUpgradeCandidate: false))
+        var broken = Machine(transport: .websocket)
+        #expect(broken.webSocketClosed(error: true)?.reason == .transportError)
+        var polling = Machine(transport: .polling)
+        #expect(polling.webSocketClosed(error: false) == nil)
+    }
+
+    // MARK: Heartbeat
+
+    @Test func pingThenPongKeepsTheSessionOpen() {
+        var machine = Machine(transport: .websocket)
+        #expect(machine.pingIntervalElapsed() == .writeWebSocket(.ping))
+        #expect(machine.receive(.pong(""), from: .active) == .pongReceived)
+        #expect(machine.pingTimeoutElapsed() == nil)
+        #expect(!machine.isClosed)
+    }
+
+    @Test func aMissingPongClosesWithPingTimeout() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.pingIntervalElapsed() == SessionStateMachine.SendAction.none)  // buffered for the next GET
+        #expect(machine.pollReceived() == .answer([.ping]))
+        #expect(machine.pollReceived() == .hold)
+        #expect(machine.pingTimeoutElapsed() == .init(reason: .pingTimeout, answerPendingPoll: [.close], closeWebSocket: false, closeUpgradeCandidate: false))
+    }
+
+    @Test func anUnexpectedPongIsIgnored() {
+        var machine = Machine(transport: .websocket)
+        #expect(machine.receive(.pong(""), from: .active) == .none)
+    }
+
+    // MARK: Upgrade
+
+    @Test func upgradeReleasesTheWaitingGetAndFlushesToTheWebSocket() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.pollReceived() == .hold)
+        #expect(connectCandidate(&machine))
+        #expect(!connectCandidate(&machine))  // only one upgrade at a time
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe(releasePendingPoll: true))
+        // Sent while the client pauses polling: buffered for the WebSocket.
+        #expect(machine.send(hello) == .none)
+        #expect(machine.receive(.upgrade, from: .upgradeCandidate) == .completeUpgrade(releasePendingPoll: false, flush: [hello]))
+        #expect(machine.transport == .websocket)
+        #expect(machine.send(world) == .writeWebSocket(world))
+        #expect(!connectCandidate(&machine))
+    }
+
+    @Test func aGetArrivingMidUpgradeIsReleasedWithANoop() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe(releasePendingPoll: false))
+        #expect(machine.pollReceived() == .answer([.noop]))
+        // With data queued, the GET carries the data instead.
+        _ = machine.send(hello)
+        #expect(machine.pollReceived() == .answer([hello]))
+    }
+
+    @Test func aGetBeforeTheProbeIsHeldAndReleasedByIt() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        #expect(machine.pollReceived() == .hold)
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe(releasePendingPoll: true))
+    }
+
+    @Test func aGetWaitingWhenTheUpgradeCompletesIsReleased() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe(releasePendingPoll: false))
+        #expect(machine.pollReceived() == .answer([.noop]))
+        #expect(machine.pollReceived() == .answer([.noop]))
+        _ = machine.send(hello)
+        #expect(machine.receive(.upgrade, from: .upgradeCandidate) == .completeUpgrade(releasePendingPoll: false, flush: [hello]))
+        #expect(machine.pollReceived() == .reject)
+    }
+
+    @Test func aPostMidUpgradeIsStillDelivered() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe(releasePendingPoll: false))
+        #expect(machine.receive(.message(.text("via polling")), from: .active) == .deliver(.text("via polling")))
+        #expect(machine.receive(.upgrade, from: .upgradeCandidate) == .completeUpgrade(releasePendingPoll: false, flush: []))
+        #expect(machine.receive(.message(.text("via websocket")), from: .active) == .deliver(.text("via websocket")))
+    }
+
+    @Test func aCandidateThatBreaksTheHandshakeIsClosed() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        #expect(machine.receive(.message(.text("too early")), from: .upgradeCandidate) == .closeUpgradeCandidate)
+        #expect(machine.transport == .polling)
+        #expect(connectCandidate(&machine))  // another attempt may follow
+    }
+
+    @Test func aCandidateThatGoesAwayLeavesPollingInCharge() {
+        var machine = Machine(transport: .polling)
+        #expect(connectCandidate(&machine))
+        machine.upgradeCandidateEnded()
+        #expect(machine.transport == .polling)
+        #expect(machine.send(hello) == .none)
+        #expect(machine.pollReceived() == .answer([hello]))
+    }
+
+    @Test func closingMidUpgradeClosesTheCandidateToo() {
+        var machine = Machine(transport: .polling)
+        _ = machine.pollReceived()
+        #expect(connectCandidate(&machine))
+        #expect(machine.pingIntervalElapsed() == .answerPoll([.ping]))
+        #expect(machine.pollReceived() == .hold)
+        #expect(machine.pingTimeoutElapsed() == .init(reason: .pingTimeout, answerPendingPoll: [.close], closeWebSocket: false, closeUpgradeCandidate: true))
+    }
+
+    @Test func aWebSocketSessionRefusesUpgrades() {
+        var machine = Machine(transport: .websocket)
+        #expect(!connectCandidate(&machine))
+    }
+
+    // MARK: Server close
+
+    @Test func serverCloseWithAWaitingGetSendsCloseAtOnce() {
+        var machine = Machine(transport: .polling)
+        _ = machine.pollReceived()
+        #expect(machine.closeRequested() == .close(.init(reason: .forcedClose, answerPendingPoll: [.close], closeWebSocket: false, closeUpgradeCandidate: false)))
+    }
+
+    @Test func serverCloseWithoutAGetWaitsForTheNextOne() {
+        var machine = Machine(transport: .polling)
+        _ = machine.send(hello)
+        #expect(machine.closeRequested() == .awaitPoll(closeUpgradeCandidate: false))
+        #expect(machine.send(world) == .none)  // dropped: the session is closing
+        #expect(machine.receive(.message(.text("late")), from: .active) == .none)
+        guard case .answerAndClose(let packets, let action) = machine.pollReceived() else {
+            Issue.record("expected the closing GET to be answered")
+            return
+        }
+        #expect(packets == [hello, .close])
+        #expect(action.reason == .forcedClose)
+        #expect(machine.isClosed)
+    }
+
+    @Test func serverCloseTimesOutWithoutAGet() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.closeRequested() == .awaitPoll(closeUpgradeCandidate: false))
+        #expect(machine.closeTimeoutElapsed()?.reason == .forcedClose)
+        #expect(machine.closeTimeoutElapsed() == nil)
+    }
+
+    @Test func serverCloseOnWebSocketClosesIt() {
+        var machine = Machine(transport: .websocket)
+        #expect(machine.closeRequested() == .close(.init(reason: .forcedClose, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))
+        #expect(machine.closeRequested() == .none)
+    }
+}

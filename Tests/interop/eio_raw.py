@@ -1,0 +1,86 @@
+"""A deliberately small raw Engine.IO v4 client, for the cases a well-behaved client
+library cannot produce: silence instead of pongs, overlapping GETs, garbage."""
+
+import json
+import threading
+
+import requests
+import websocket
+
+SEP = "\x1e"
+
+
+class Polling:
+    def __init__(self, base_url: str, path: str = "/socket.io/"):
+        self.base = base_url + path
+        self.http = requests.Session()
+        self.sid = None
+        self.open = None
+
+    def handshake(self) -> dict:
+        r = self.http.get(self.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
+        assert r.status_code == 200, r.text
+        assert r.text.startswith("0")
+        self.open = json.loads(r.text[1:])
+        self.sid = self.open["sid"]
+        return self.open
+
+    def params(self) -> dict:
+        return {"EIO": "4", "transport": "polling", "sid": self.sid}
+
+    def get(self, timeout=5) -> requests.Response:
+        return self.http.get(self.base, params=self.params(), timeout=timeout)
+
+    def get_packets(self, timeout=5) -> list[str]:
+        r = self.get(timeout)
+        assert r.status_code == 200, (r.status_code, r.text)
+        return r.text.split(SEP)
+
+    def post(self, body, **kwargs) -> requests.Response:
+        return self.http.post(self.base, params=self.params(), data=body, timeout=5, **kwargs)
+
+    def get_in_background(self) -> "Background":
+        return Background(lambda: requests.get(self.base, params=self.params(), timeout=10))
+
+
+class Background:
+    def __init__(self, fn):
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn):
+        try:
+            self.result = fn()
+        except Exception as e:  # noqa: BLE001 - surfaced by join()
+            self.error = e
+
+    def join(self, timeout=10):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "request still pending"
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def ws_url(base_url: str, sid: str | None = None, path: str = "/socket.io/") -> str:
+    url = base_url.replace("http://", "ws://") + path + "?EIO=4&transport=websocket"
+    if sid:
+        url += "&sid=" + sid
+    return url
+
+
+def ws_connect(base_url: str, sid: str | None = None, **kwargs) -> websocket.WebSocket:
+    return websocket.create_connection(ws_url(base_url, sid), timeout=5, **kwargs)
+
+
+def recv_close_code(ws: websocket.WebSocket) -> int | None:
+    """Reads frames until the server's close frame; returns its status code."""
+    while True:
+        try:
+            opcode, data = ws.recv_data(control_frame=True)
+        except websocket.WebSocketConnectionClosedException:
+            return None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
