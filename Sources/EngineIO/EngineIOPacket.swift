@@ -100,6 +100,21 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
         return EngineIOOutboundPacket(kind: .text, bytes: buffer)
     }
 
+    /// Encodes a text `message` packet whose data `write` appends to the buffer, so a layer
+    /// above can serialise straight into the wire buffer without an intermediate copy.
+    public static func textMessage(_ write: (inout ByteBuffer) -> Void) -> EngineIOOutboundPacket {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(EngineIOPacketType.message.rawValue)
+        write(&buffer)
+        return EngineIOOutboundPacket(kind: .text, bytes: buffer)
+    }
+
+    /// The data of a text packet (after its type digit), for inspection and tests.
+    public var textData: String? {
+        guard kind == .text else { return nil }
+        return bytes.getString(at: bytes.readerIndex + 1, length: bytes.readableBytes - 1)
+    }
+
     static let ping = EngineIOOutboundPacket.control(.ping)
     static let noop = EngineIOOutboundPacket.control(.noop)
     static let close = EngineIOOutboundPacket.control(.close)

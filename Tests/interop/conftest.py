@@ -19,7 +19,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, executable: str, env: dict[str, str]):
+    def __init__(self, executable: str, env: dict[str, str], recovery: bool = False):
+        self.recovery = recovery
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **env)
@@ -64,6 +65,24 @@ def eio_server():
 def chat_server():
     """chat-server with its defaults (same-origin CORS)."""
     server = Server("chat-server", {})
+    yield server
+    server.assert_alive()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sio_server():
+    """sio-conformance: the socket.io-protocol suite's reference configuration."""
+    server = Server("sio-conformance", {})
+    yield server
+    server.assert_alive()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def testbed():
+    """socketio-testbed: the whole server API, connection-state recovery on."""
+    server = Server("socketio-testbed", {"STATIC_DIR": str(ROOT / ".test-artifacts" / "static")}, recovery=True)
     yield server
     server.assert_alive()
     server.stop()

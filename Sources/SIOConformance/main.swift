@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOPosix
+import SocketIO
+
+// The server the official socket.io-protocol test suite expects: port 3000 (or `PORT`),
+// pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000, connectTimeout 1000 ms,
+// any origin. On `/` it emits `auth` with the handshake's auth, answers `message` with
+// `message-back` and `message-with-ack` with an ack, both carrying the same arguments; on
+// `/custom` it emits `auth`.
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+var configuration = SocketIOConfiguration()
+configuration.engineIO.pingInterval = .milliseconds(300)
+configuration.engineIO.pingTimeout = .milliseconds(200)
+configuration.engineIO.maxHttpBufferSize = 1_000_000
+configuration.engineIO.cors = .anyOrigin
+configuration.connectTimeout = .milliseconds(1000)
+
+let io = SocketIOServer(configuration: configuration)
+
+io.sockets.onConnection { socket in
+    socket.emit("auth", .object(socket.handshake.auth))
+    socket.on("message") { event in
+        socket.emit("message-back", arguments: event.arguments)
+    }
+    socket.on("message-with-ack") { event in
+        event.ack?.send(event.arguments)
+    }
+}
+
+io.of("/custom").onConnection { socket in
+    socket.emit("auth", .object(socket.handshake.auth))
+}
+
+let port = Int(environment("PORT") ?? "") ?? 3000
+let channel = try await io.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+print("sio-conformance listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
+try await channel.closeFuture.get()

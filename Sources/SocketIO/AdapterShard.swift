@@ -1,0 +1,85 @@
+import NIOCore
+
+/// The sockets of one namespace that live on one event loop, with their room index.
+///
+/// A broadcast visits each shard once, on the shard's own event loop, and writes the one
+/// encoded packet to every matching socket there: no lock and no encoding per recipient.
+final class AdapterShard: @unchecked Sendable {
+    // @unchecked Sendable: `eventLoop` is immutable; `sockets` and `rooms` are read and
+    // written only on `eventLoop` (every entry point asserts it), which is also the loop of
+    // every socket stored here.
+
+    let eventLoop: any EventLoop
+    private var sockets: [String: SocketIOSocket] = [:]
+    private var rooms: [String: Set<String>] = [:]
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    var socketCount: Int {
+        eventLoop.assertInEventLoop()
+        return sockets.count
+    }
+
+    func add(_ socket: SocketIOSocket) {
+        eventLoop.assertInEventLoop()
+        sockets[socket.id] = socket
+        for room in socket.joinedRooms { rooms[room, default: []].insert(socket.id) }
+    }
+
+    func join(_ socket: SocketIOSocket, room: String) {
+        eventLoop.assertInEventLoop()
+        guard sockets[socket.id] === socket else { return }
+        rooms[room, default: []].insert(socket.id)
+    }
+
+    func leave(_ socket: SocketIOSocket, room: String) {
+        eventLoop.assertInEventLoop()
+        guard sockets[socket.id] === socket else { return }
+        removeMember(socket.id, from: room)
+    }
+
+    /// Removes `socket` and its memberships, unless another socket has taken its id since
+    /// (a recovered session), whose memberships must survive the stale one's cleanup.
+    func remove(_ socket: SocketIOSocket) {
+        eventLoop.assertInEventLoop()
+        guard sockets[socket.id] === socket else { return }
+        sockets[socket.id] = nil
+        for room in socket.joinedRooms { removeMember(socket.id, from: room) }
+    }
+
+    func socket(id: String) -> SocketIOSocket? {
+        eventLoop.assertInEventLoop()
+        return sockets[id]
+    }
+
+    private func removeMember(_ id: String, from room: String) {
+        guard var members = rooms[room] else { return }
+        members.remove(id)
+        rooms[room] = members.isEmpty ? nil : members
+    }
+
+    /// Writes `packet` to every socket here that `filter` selects.
+    func deliver(_ packet: EncodedSocketIOPacket, filter: BroadcastFilter) {
+        eventLoop.assertInEventLoop()
+        if filter.rooms.isEmpty {
+            for socket in sockets.values where filter.includes(socketRooms: socket.joinedRooms) {
+                socket.write(packet)
+            }
+        } else if filter.rooms.count == 1, let room = filter.rooms.first {
+            for id in rooms[room] ?? [] {
+                guard let socket = sockets[id], filter.except.isEmpty || filter.includes(socketRooms: socket.joinedRooms) else { continue }
+                socket.write(packet)
+            }
+        } else {
+            var seen = Set<String>()
+            for room in filter.rooms {
+                for id in rooms[room] ?? [] where seen.insert(id).inserted {
+                    guard let socket = sockets[id], filter.includes(socketRooms: socket.joinedRooms) else { continue }
+                    socket.write(packet)
+                }
+            }
+        }
+    }
+}

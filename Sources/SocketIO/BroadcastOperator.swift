@@ -1,0 +1,46 @@
+/// Chooses the recipients of a broadcast: `namespace.to("room").except("other").emit(…)`.
+/// A value; each call returns a new operator.
+public struct BroadcastOperator: Sendable {
+    let namespace: SocketIONamespace
+    var filter: BroadcastFilter
+    var isVolatile = false
+
+    init(namespace: SocketIONamespace, filter: BroadcastFilter = BroadcastFilter()) {
+        self.namespace = namespace
+        self.filter = filter
+    }
+
+    /// Restricts to members of `room` (added to any rooms already chosen).
+    public func to(_ room: String) -> BroadcastOperator {
+        var next = self
+        next.filter.rooms.insert(room)
+        return next
+    }
+
+    /// Same as `to(_:)`.
+    public func `in`(_ room: String) -> BroadcastOperator { to(room) }
+
+    /// Leaves out members of `room`.
+    public func except(_ room: String) -> BroadcastOperator {
+        var next = self
+        next.filter.except.insert(room)
+        return next
+    }
+
+    /// The packet may be lost, and is not kept for connection-state recovery.
+    public var volatile: BroadcastOperator {
+        var next = self
+        next.isVolatile = true
+        return next
+    }
+
+    public func emit(_ event: String, _ arguments: JSONValue...) {
+        emit(event, arguments: arguments)
+    }
+
+    /// Encodes the event once and writes it to every chosen socket.
+    public func emit(_ event: String, arguments: [JSONValue]) {
+        let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
+        namespace.adapter.broadcast(packet, filter: filter, recoverable: namespace.recovery != nil && !isVolatile, onlyOn: nil)
+    }
+}

@@ -1,0 +1,132 @@
+import NIOCore
+
+/// A JSON value as Socket.IO carries it: event arguments, ack arguments, auth payloads.
+///
+/// `.binary` is the one addition to JSON: it travels as a Socket.IO attachment, with a
+/// `{"_placeholder":true,"num":N}` in its place in the JSON text.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+    case binary(ByteBuffer)
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var numberValue: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
+    /// The value as an exact integer, if it is one.
+    public var intValue: Int? {
+        guard case .number(let value) = self, value.rounded() == value, abs(value) <= 9_007_199_254_740_991 else { return nil }
+        return Int(value)
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var binaryValue: ByteBuffer? {
+        if case .binary(let value) = self { return value }
+        return nil
+    }
+
+    public var isNull: Bool { self == .null }
+
+    /// Looks a key up in an object; nil for a missing key or a non-object.
+    public subscript(key: String) -> JSONValue? {
+        objectValue?[key]
+    }
+
+    /// Whether a binary value occurs anywhere inside.
+    public var containsBinary: Bool {
+        switch self {
+        case .binary: true
+        case .array(let values): values.contains { $0.containsBinary }
+        case .object(let object): object.contains { $0.value.containsBinary }
+        default: false
+        }
+    }
+}
+
+/// A JSON object that keeps its keys in insertion order, as JavaScript objects do, so
+/// that what a client sent is echoed back in the same shape. Lookups are linear: Socket.IO
+/// objects are small.
+public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    public typealias Element = (key: String, value: JSONValue)
+
+    private var members: [Element] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        for (key, value) in elements { self[key] = value }
+    }
+
+    public var count: Int { members.count }
+    public var isEmpty: Bool { members.isEmpty }
+    public var keys: [String] { members.map(\.key) }
+
+    public subscript(key: String) -> JSONValue? {
+        get { members.first { $0.key == key }?.value }
+        set {
+            if let index = members.firstIndex(where: { $0.key == key }) {
+                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
+            } else if let newValue {
+                members.append((key, newValue))
+            }
+        }
+    }
+
+    public func makeIterator() -> IndexingIterator<[Element]> {
+        members.makeIterator()
+    }
+
+    /// Equal when both hold the same keys with equal values, in any order (as a
+    /// JavaScript deep-equal would say).
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.count == rhs.count && lhs.members.allSatisfy { rhs[$0.key] == $0.value }
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        var object = JSONObject()
+        for (key, value) in elements { object[key] = value }
+        self = .object(object)
+    }
+}
+
+extension JSONValue {
+    public init(_ value: String) { self = .string(value) }
+    public init(_ value: Int) { self = .number(Double(value)) }
+    public init(_ value: Int64) { self = .number(Double(value)) }
+    public init(_ value: Double) { self = .number(value) }
+    public init(_ value: Bool) { self = .bool(value) }
+}

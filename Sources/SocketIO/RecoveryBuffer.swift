@@ -1,0 +1,102 @@
+import DequeModule
+import NIOCore
+
+/// Which sockets a broadcast is for: members of any of `rooms` (everyone when empty),
+/// minus members of any of `except`. A socket is always a member of the room named by
+/// its own id.
+public struct BroadcastFilter: Sendable, Equatable {
+    public var rooms: Set<String>
+    public var except: Set<String>
+
+    public init(rooms: Set<String> = [], except: Set<String> = []) {
+        self.rooms = rooms
+        self.except = except
+    }
+
+    /// Whether a socket that is in `socketRooms` receives the broadcast.
+    public func includes(socketRooms: Set<String>) -> Bool {
+        if !except.isEmpty && !except.isDisjoint(with: socketRooms) { return false }
+        return rooms.isEmpty || !rooms.isDisjoint(with: socketRooms)
+    }
+}
+
+/// The packets a namespace broadcast recently, kept so that a reconnecting client can be
+/// sent the ones it missed.
+///
+/// Offsets are consecutive integers, so finding a client's offset is an index computation,
+/// not a scan. The buffer is bounded in count, in bytes and in age; a client whose offset
+/// has been dropped cannot be recovered and connects afresh.
+struct RecoveryBuffer {
+    struct Entry {
+        let sequence: UInt64
+        let time: NIODeadline
+        let packet: EncodedSocketIOPacket
+        let filter: BroadcastFilter
+        let size: Int
+    }
+
+    let maxAge: TimeAmount
+    let maxCount: Int
+    let maxBytes: Int
+
+    private var entries = Deque<Entry>()
+    private var bytes = 0
+    /// The sequence number the next packet gets.
+    private(set) var nextSequence: UInt64 = 1
+
+    init(maxAge: TimeAmount, maxCount: Int, maxBytes: Int) {
+        self.maxAge = maxAge
+        self.maxCount = max(maxCount, 1)
+        self.maxBytes = maxBytes
+    }
+
+    var count: Int { entries.count }
+    var byteCount: Int { bytes }
+
+    /// Takes the next offset. The caller appends it to the packet, encodes, then `append`s.
+    mutating func takeSequence() -> UInt64 {
+        defer { nextSequence += 1 }
+        return nextSequence
+    }
+
+    mutating func append(sequence: UInt64, packet: EncodedSocketIOPacket, filter: BroadcastFilter, now: NIODeadline) {
+        let size = packet.text.bytes.readableBytes + packet.attachments.reduce(0) { $0 + $1.bytes.readableBytes }
+        entries.append(Entry(sequence: sequence, time: now, packet: packet, filter: filter, size: size))
+        bytes += size
+        evict(now: now)
+    }
+
+    /// Drops packets beyond the count, byte and age bounds, oldest first.
+    mutating func evict(now: NIODeadline) {
+        while let first = entries.first,
+            entries.count > maxCount || bytes > maxBytes || first.time + maxAge < now
+        {
+            bytes -= first.size
+            entries.removeFirst()
+        }
+    }
+
+    /// The packets after `offset` that a socket in `rooms` would have received, in order;
+    /// nil when `offset` is not in the buffer (never issued, or already dropped).
+    func packets(after offset: String, forSocketIn rooms: Set<String>, now: NIODeadline) -> [EncodedSocketIOPacket]? {
+        guard let sequence = UInt64(offset), let first = entries.first else { return nil }
+        // The offset itself must still be buffered: it proves nothing after it was dropped.
+        guard sequence >= first.sequence, sequence < nextSequence else { return nil }
+        let start = Int(sequence - first.sequence)
+        guard entries[start].time + maxAge >= now else { return nil }
+        var missed: [EncodedSocketIOPacket] = []
+        for index in (start + 1)..<entries.count where entries[index].filter.includes(socketRooms: rooms) {
+            missed.append(entries[index].packet)
+        }
+        return missed
+    }
+}
+
+/// What is kept of a socket that lost its link, until it comes back or expires.
+struct PersistedSession: Sendable {
+    let id: String
+    let pid: String
+    let rooms: Set<String>
+    let data: JSONValue
+    let disconnectedAt: NIODeadline
+}

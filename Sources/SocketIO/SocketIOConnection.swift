@@ -1,0 +1,134 @@
+import EngineIO
+import NIOCore
+
+/// One Engine.IO session seen from Socket.IO (the reference's `Client`): it decodes
+/// packets, routes them to the socket of their namespace, and closes the session on a
+/// packet that does not parse.
+final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
+    // @unchecked Sendable: `session`, `router` and `eventLoop` are immutable; everything
+    // else is read and written only on `eventLoop`, where the session calls its handler
+    // and where the namespace's middleware task hops back to.
+
+    let session: EngineIOSession
+    let eventLoop: any EventLoop
+    private let router: SocketIORouter
+    private var decoder: SocketIOPacketDecoder
+    private var sockets: [String: SocketIOSocket] = [:]
+    private var pendingNamespaces: Set<String> = []
+    private var connectTimer: Scheduled<Void>?
+    private var isClosed = false
+
+    init(session: EngineIOSession, router: SocketIORouter) {
+        self.session = session
+        self.eventLoop = session.eventLoop
+        self.router = router
+        self.decoder = SocketIOPacketDecoder(
+            maxAttachments: router.configuration.maxAttachments, maxDepth: router.configuration.maxJSONDepth
+        )
+        connectTimer = eventLoop.scheduleTask(in: router.configuration.connectTimeout) { [self] in
+            if sockets.isEmpty && pendingNamespaces.isEmpty { session.close() }
+        }
+    }
+
+    func write(_ packet: EncodedSocketIOPacket) {
+        session.send(packet.text)
+        for attachment in packet.attachments { session.send(attachment) }
+    }
+
+    // MARK: EngineIOSessionHandler
+
+    func session(_ session: EngineIOSession, didReceive message: EngineIOMessage) {
+        let packet: SocketIOPacket?
+        do {
+            packet = try decoder.decode(message)
+        } catch {
+            close(reason: .parseError)
+            return
+        }
+        guard let packet else { return }
+        switch packet.type {
+        case .connect:
+            connect(packet)
+        case .disconnect:
+            guard let socket = sockets.removeValue(forKey: packet.namespace) else { return }
+            socket.didClose(.clientNamespaceDisconnect)
+        default:
+            sockets[packet.namespace]?.handle(packet)
+        }
+    }
+
+    func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason) {
+        closeSockets(SocketIODisconnectReason(reason))
+    }
+
+    // MARK: Namespaces
+
+    private func connect(_ packet: SocketIOPacket) {
+        connectTimer?.cancel()
+        connectTimer = nil
+        guard let namespace = router.namespace(named: packet.namespace) else {
+            let error = SocketIOPacket(type: .connectError, namespace: packet.namespace, data: ["message": "Invalid namespace"])
+            write(SocketIOPacketEncoder.encode(error))
+            return
+        }
+        // A second CONNECT to a namespace this connection is in (or joining) is ignored.
+        guard sockets[namespace.name] == nil, !pendingNamespaces.contains(namespace.name) else { return }
+        namespace.connect(self, auth: packet.data?.objectValue ?? [:])
+    }
+
+    func connectionPending(_ namespace: String) {
+        pendingNamespaces.insert(namespace)
+    }
+
+    func accept(_ socket: SocketIOSocket, missedPackets: [EncodedSocketIOPacket]) {
+        eventLoop.assertInEventLoop()
+        pendingNamespaces.remove(socket.namespace.name)
+        guard !isClosed else { return }
+        sockets[socket.namespace.name] = socket
+        socket.didConnect(missedPackets: missedPackets)
+    }
+
+    func refuse(_ socket: SocketIOSocket, _ error: SocketIOConnectError) {
+        eventLoop.assertInEventLoop()
+        pendingNamespaces.remove(socket.namespace.name)
+        guard !isClosed else { return }
+        var payload: JSONObject = ["message": .string(error.message)]
+        if let data = error.data { payload["data"] = data }
+        write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .connectError, namespace: socket.namespace.name, data: .object(payload))))
+    }
+
+    /// Server-side disconnect of one socket: the client is told, the socket closes.
+    func disconnect(_ socket: SocketIOSocket) {
+        eventLoop.assertInEventLoop()
+        guard sockets[socket.namespace.name] === socket else { return }
+        sockets[socket.namespace.name] = nil
+        write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .disconnect, namespace: socket.namespace.name)))
+        socket.didClose(.serverNamespaceDisconnect)
+    }
+
+    /// Server-side disconnect of every socket, then of the connection.
+    func disconnectAll() {
+        for socket in Array(sockets.values) { disconnect(socket) }
+        close()
+    }
+
+    /// Closes the Engine.IO session; the sockets hear of it through `didCloseWith`.
+    func close() {
+        session.close()
+    }
+
+    private func close(reason: SocketIODisconnectReason) {
+        closeSockets(reason)
+        session.close()
+    }
+
+    private func closeSockets(_ reason: SocketIODisconnectReason) {
+        guard !isClosed else { return }
+        isClosed = true
+        connectTimer?.cancel()
+        connectTimer = nil
+        let closing = sockets
+        sockets = [:]
+        for socket in closing.values { socket.didClose(reason) }
+    }
+}

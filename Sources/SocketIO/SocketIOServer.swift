@@ -1,0 +1,82 @@
+import EngineIO
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A Socket.IO v5 server over an Engine.IO server.
+///
+/// ```swift
+/// let io = SocketIOServer()
+/// io.sockets.onConnection { socket in
+///     socket.on("chat message") { event in
+///         io.sockets.emit("chat message", event.arguments)
+///         event.ack?()
+///     }
+/// }
+/// try await io.bind(host: "0.0.0.0", port: 3000, group: MultiThreadedEventLoopGroup.singleton)
+/// ```
+public final class SocketIOServer: Sendable {
+    public let configuration: SocketIOConfiguration
+    public let engine: EngineIOServer
+    private let router: SocketIORouter
+
+    public init(
+        configuration: SocketIOConfiguration = .init(),
+        fallback: any HTTPFallbackResponder = NotFoundResponder(),
+        logger: Logger = Logger(label: "socket.io")
+    ) {
+        self.configuration = configuration
+        self.router = SocketIORouter(configuration: configuration)
+        self.engine = EngineIOServer(configuration: configuration.engineIO, delegate: router, fallback: fallback, logger: logger)
+    }
+
+    /// The main namespace, `/`.
+    public var sockets: SocketIONamespace { router.namespace(named: "/")! }
+
+    /// The namespace `name`, created on first use. Clients may connect only to namespaces
+    /// that exist; others get CONNECT_ERROR "Invalid namespace".
+    public func of(_ name: String) -> SocketIONamespace {
+        router.namespace(creating: name.hasPrefix("/") ? name : "/" + name)
+    }
+
+    /// Emits to every socket of the main namespace.
+    public func emit(_ event: String, _ arguments: JSONValue...) {
+        sockets.emit(event, arguments: arguments)
+    }
+
+    public func to(_ room: String) -> BroadcastOperator { sockets.to(room) }
+
+    /// Listens on `host:port` and serves until the returned channel is closed.
+    public func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
+        try await engine.bind(host: host, port: port, group: group)
+    }
+}
+
+/// Accepts Engine.IO sessions and keeps the namespaces.
+final class SocketIORouter: EngineIOServerDelegate {
+    let configuration: SocketIOConfiguration
+    private let namespaces: NIOLockedValueBox<[String: SocketIONamespace]>
+
+    init(configuration: SocketIOConfiguration) {
+        self.configuration = configuration
+        let main = SocketIONamespace(name: "/", recovery: configuration.connectionStateRecovery)
+        self.namespaces = NIOLockedValueBox(["/": main])
+    }
+
+    func namespace(named name: String) -> SocketIONamespace? {
+        namespaces.withLockedValue { $0[name] }
+    }
+
+    func namespace(creating name: String) -> SocketIONamespace {
+        namespaces.withLockedValue { namespaces in
+            if let existing = namespaces[name] { return existing }
+            let namespace = SocketIONamespace(name: name, recovery: configuration.connectionStateRecovery)
+            namespaces[name] = namespace
+            return namespace
+        }
+    }
+
+    func server(_ server: EngineIOServer, didOpen session: EngineIOSession) -> any EngineIOSessionHandler {
+        SocketIOConnection(session: session, router: self)
+    }
+}

@@ -1,0 +1,331 @@
+import EngineIO
+import NIOCore
+
+/// One client connected to one namespace.
+///
+/// A socket lives on its connection's event loop. Its handlers run there; its methods may
+/// be called from anywhere (they hop onto the loop when needed).
+public final class SocketIOSocket: @unchecked Sendable {
+    // @unchecked Sendable: `id`, `pid`, `namespace`, `handshake`, `recovered` and
+    // `connection` are immutable. Every other stored property is read and written only on
+    // `eventLoop`: public methods hop there first, internal ones are called there by the
+    // connection and the adapter shard of that loop.
+
+    public typealias EventHandler = @Sendable (SocketIOEvent) -> Void
+    public typealias DisconnectHandler = @Sendable (SocketIOSocket, SocketIODisconnectReason) -> Void
+
+    /// The socket id: public, shared with other clients in rooms and broadcasts.
+    public let id: String
+    /// The private session id used for connection-state recovery (nil when it is off).
+    public let pid: String?
+    public let namespace: SocketIONamespace
+    public let handshake: SocketIOHandshake
+    /// Whether this socket resumed an earlier session (connection-state recovery).
+    public let recovered: Bool
+
+    let connection: SocketIOConnection
+
+    /// The rooms the socket is in, its own id among them.
+    private(set) var joinedRooms: Set<String>
+    private var storedData: JSONValue
+    private var handlers: [String: [EventHandler]] = [:]
+    private var disconnectingHandlers: [DisconnectHandler] = []
+    private var disconnectHandlers: [DisconnectHandler] = []
+    private var pendingAcks: [Int: PendingAck] = [:]
+    private var nextAckID = 0
+    private(set) var isConnected = false
+    /// A newer socket recovered this one's session: it must not persist it again.
+    private var superseded = false
+
+    private struct PendingAck {
+        let callback: @Sendable (Result<[JSONValue], SocketIOAckError>) -> Void
+        let timer: Scheduled<Void>?
+    }
+
+    public var eventLoop: any EventLoop { connection.eventLoop }
+
+    init(namespace: SocketIONamespace, connection: SocketIOConnection, auth: JSONObject, restored: RestoredSession?) {
+        self.namespace = namespace
+        self.connection = connection
+        let engine = connection.session.handshake
+        self.handshake = SocketIOHandshake(
+            auth: auth, query: engine.query, headers: engine.headers, address: engine.remoteAddress,
+            url: engine.uri, issued: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
+        )
+        if let restored {
+            self.id = restored.id
+            self.pid = restored.pid
+            self.joinedRooms = restored.rooms
+            self.storedData = restored.data
+            self.recovered = true
+        } else {
+            self.id = SocketIOIdentifier.make()
+            self.pid = namespace.recovery != nil ? SocketIOIdentifier.make() : nil
+            self.joinedRooms = []
+            self.storedData = .null
+            self.recovered = false
+        }
+    }
+
+    // MARK: State
+
+    /// Whether the socket is connected. Read it on `eventLoop`.
+    public var connected: Bool {
+        eventLoop.assertInEventLoop()
+        return isConnected
+    }
+
+    /// The rooms the socket is in, including the one named by its id. Read it on `eventLoop`.
+    public var rooms: Set<String> {
+        eventLoop.assertInEventLoop()
+        return joinedRooms
+    }
+
+    /// Application data kept with the socket, and restored with it by connection-state
+    /// recovery. Use it on `eventLoop`.
+    public var data: JSONValue {
+        get {
+            eventLoop.assertInEventLoop()
+            return storedData
+        }
+        set {
+            eventLoop.assertInEventLoop()
+            storedData = newValue
+        }
+    }
+
+    // MARK: Handlers
+
+    /// Handles the event `name`, on the socket's event loop.
+    public func on(_ name: String, _ handler: @escaping EventHandler) {
+        onLoop { $0.handlers[name, default: []].append(handler) }
+    }
+
+    /// Called when the socket disconnects, with the reason; its rooms are already left.
+    public func onDisconnect(_ handler: @escaping DisconnectHandler) {
+        onLoop { $0.disconnectHandlers.append(handler) }
+    }
+
+    /// Called when the socket is about to disconnect, while it is still in its rooms.
+    public func onDisconnecting(_ handler: @escaping DisconnectHandler) {
+        onLoop { $0.disconnectingHandlers.append(handler) }
+    }
+
+    // MARK: Emitting
+
+    /// Emits an event to this client.
+    public func emit(_ event: String, _ arguments: JSONValue...) {
+        emit(event, arguments: arguments)
+    }
+
+    public func emit(_ event: String, arguments: [JSONValue]) {
+        let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
+        if namespace.recovery != nil {
+            // As in the reference, an emit to one socket goes through the adapter like a
+            // broadcast to the socket's own room, so it gets an offset and is replayed
+            // after a recovery.
+            namespace.adapter.broadcast(packet, filter: BroadcastFilter(rooms: [id]), recoverable: true, onlyOn: eventLoop)
+        } else {
+            let encoded = SocketIOPacketEncoder.encode(packet)
+            onLoop { socket in
+                if socket.isConnected { socket.write(encoded) }
+            }
+        }
+    }
+
+    /// Emits an event and waits for the client's acknowledgement.
+    public func emitWithAck(_ event: String, _ arguments: JSONValue..., timeout: TimeAmount) async throws -> [JSONValue] {
+        try await withCheckedThrowingContinuation { continuation in
+            emit(event, arguments: arguments, timeout: timeout) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Emits an event and calls `ack` (on the socket's loop) with the client's answer, or
+    /// with an error when it does not come within `timeout` or the socket disconnects.
+    public func emit(
+        _ event: String, arguments: [JSONValue], timeout: TimeAmount,
+        ack: @escaping @Sendable (Result<[JSONValue], SocketIOAckError>) -> Void
+    ) {
+        onLoop { socket in
+            guard socket.isConnected else {
+                ack(.failure(.disconnected))
+                return
+            }
+            let id = socket.nextAckID
+            socket.nextAckID += 1
+            let timer = socket.eventLoop.scheduleTask(in: timeout) { () -> Void in
+                socket.pendingAcks.removeValue(forKey: id)?.callback(.failure(.timeout))
+            }
+            socket.pendingAcks[id] = PendingAck(callback: ack, timer: timer)
+            let packet = SocketIOPacket(type: .event, namespace: socket.namespace.name, id: id, data: .array([.string(event)] + arguments))
+            socket.write(SocketIOPacketEncoder.encode(packet))
+        }
+    }
+
+    /// Broadcasts to everyone in `room` but this socket.
+    public func to(_ room: String) -> BroadcastOperator {
+        BroadcastOperator(namespace: namespace, filter: BroadcastFilter(rooms: [room], except: [id]))
+    }
+
+    public func `in`(_ room: String) -> BroadcastOperator { to(room) }
+
+    /// Broadcasts to everyone but those in `room` and this socket.
+    public func except(_ room: String) -> BroadcastOperator {
+        BroadcastOperator(namespace: namespace, filter: BroadcastFilter(except: [room, id]))
+    }
+
+    /// Broadcasts to every socket of the namespace but this one.
+    public var broadcast: BroadcastOperator {
+        BroadcastOperator(namespace: namespace, filter: BroadcastFilter(except: [id]))
+    }
+
+    // MARK: Rooms
+
+    public func join(_ room: String) {
+        onLoop { socket in
+            guard socket.joinedRooms.insert(room).inserted, socket.isConnected else { return }
+            socket.namespace.adapter.join(socket, room: room)
+        }
+    }
+
+    public func leave(_ room: String) {
+        onLoop { socket in
+            guard socket.joinedRooms.remove(room) != nil, socket.isConnected else { return }
+            socket.namespace.adapter.leave(socket, room: room)
+        }
+    }
+
+    // MARK: Disconnecting
+
+    /// Disconnects from the namespace (the client is told with a DISCONNECT packet). With
+    /// `close`, the whole connection is closed, with every namespace on it.
+    public func disconnect(close: Bool = false) {
+        onLoop { socket in
+            if close {
+                socket.connection.disconnectAll()
+            } else {
+                socket.connection.disconnect(socket)
+            }
+        }
+    }
+
+    /// Closes the underlying Engine.IO session as if the link were lost (reason "forced
+    /// close", which is recoverable). For tests of connection-state recovery.
+    public var connectionForTesting: EngineIOSession { connection.session }
+
+    // MARK: Internals (on eventLoop)
+
+    func write(_ packet: EncodedSocketIOPacket) {
+        connection.write(packet)
+    }
+
+    func sendAck(id: Int, arguments: [JSONValue]) {
+        let packet = SocketIOPacket(type: .ack, namespace: namespace.name, id: id, data: .array(arguments))
+        let encoded = SocketIOPacketEncoder.encode(packet)
+        onLoop { socket in
+            if socket.isConnected { socket.write(encoded) }
+        }
+    }
+
+    /// The CONNECT answer went out: join the socket's rooms, send what it missed, tell
+    /// the application.
+    func didConnect(missedPackets: [EncodedSocketIOPacket]) {
+        eventLoop.assertInEventLoop()
+        if recovered { namespace.adapter.evictStaleSockets(id: id, keeping: self) }
+        joinedRooms.insert(id)
+        isConnected = true
+        namespace.adapter.add(self)
+        var answer: JSONObject = ["sid": .string(id)]
+        if let pid { answer["pid"] = .string(pid) }
+        write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(answer))))
+        for packet in missedPackets { write(packet) }
+        namespace.fireConnection(self)
+    }
+
+    func handle(_ packet: SocketIOPacket) {
+        eventLoop.assertInEventLoop()
+        switch packet.type {
+        case .event, .binaryEvent:
+            guard case .array(let values)? = packet.data, let first = values.first else { return }
+            let name: String
+            switch first {
+            case .string(let string): name = string
+            case .number(let number): name = JSONSerializer.string(.number(number))
+            default: return
+            }
+            let event = SocketIOEvent(
+                socket: self, name: name, arguments: Array(values.dropFirst()),
+                ack: packet.id.map { SocketIOAck(socket: self, id: $0) }
+            )
+            for handler in handlers[name] ?? [] { handler(event) }
+        case .ack, .binaryAck:
+            guard let id = packet.id, let pending = pendingAcks.removeValue(forKey: id) else { return }
+            pending.timer?.cancel()
+            pending.callback(.success(packet.data?.arrayValue ?? []))
+        case .connect, .disconnect, .connectError:
+            break
+        }
+    }
+
+    /// The socket is gone: keep its session if the link was lost, leave its rooms, fail
+    /// pending acks, tell the application.
+    func didClose(_ reason: SocketIODisconnectReason) {
+        eventLoop.assertInEventLoop()
+        guard isConnected else { return }
+        for handler in disconnectingHandlers { handler(self, reason) }
+        if let pid, !superseded, reason.isRecoverable {
+            namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: joinedRooms, data: storedData))
+        }
+        namespace.adapter.remove(self)
+        isConnected = false
+        let acks = pendingAcks
+        pendingAcks = [:]
+        for pending in acks.values {
+            pending.timer?.cancel()
+            pending.callback(.failure(.disconnected))
+        }
+        for handler in disconnectHandlers { handler(self, reason) }
+        handlers = [:]
+        disconnectHandlers = []
+        disconnectingHandlers = []
+    }
+
+    /// A newer socket recovered this one's session: close this stale connection without
+    /// keeping its session or touching the rooms now held by the newer one.
+    func supersede() {
+        eventLoop.assertInEventLoop()
+        superseded = true
+        namespace.adapter.remove(self)
+        connection.close()
+    }
+
+    private func onLoop(_ body: @escaping @Sendable (SocketIOSocket) -> Void) {
+        if eventLoop.inEventLoop {
+            body(self)
+        } else {
+            eventLoop.execute { body(self) }
+        }
+    }
+}
+
+/// Socket ids and private session ids: 15 random bytes as 20 characters of URL-safe
+/// base64, like the reference's base64id.
+enum SocketIOIdentifier {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high: UInt64 = generator.next()
+        let low: UInt64 = generator.next()
+        // 120 bits, six at a time.
+        var bits = (high, low & 0x00FF_FFFF_FFFF_FFFF)
+        return String(unsafeUninitializedCapacity: 20) { output in
+            for index in 0..<20 {
+                output[index] = alphabet[Int(bits.1 & 0x3F)]
+                bits.1 = (bits.1 >> 6) | ((bits.0 & 0x3F) << 50)
+                bits.0 >>= 6
+            }
+            return 20
+        }
+    }
+}

@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EngineIO
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SocketIO
+
+// A Socket.IO server that exercises the whole server API, driven by the interop tests
+// (python-socketio, and the JavaScript client in Chromium). Connection-state recovery is
+// on; RECOVERY_MS sets maxDisconnectionDuration. Files under STATIC_DIR are served at `/`
+// for the browser tests.
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
+var configuration = SocketIOConfiguration()
+configuration.engineIO.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ?? "") ?? 25_000)
+configuration.engineIO.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "") ?? 20_000)
+var recovery = ConnectionStateRecovery()
+recovery.maxDisconnectionDuration = .milliseconds(Int64(environment("RECOVERY_MS") ?? "") ?? 120_000)
+configuration.connectionStateRecovery = recovery
+
+/// Serves the files of one folder, for the browser tests.
+struct StaticFiles: HTTPFallbackResponder {
+    let directory: String?
+
+    func respond(to head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+        let path = head.uri.split(separator: "?").first.map(String.init) ?? "/"
+        guard let directory, !path.contains(".."), let file = fopen(directory + (path == "/" ? "/index.html" : path), "rb") else {
+            return eventLoop.makeSucceededFuture(HTTPResponse(status: .notFound))
+        }
+        defer { fclose(file) }
+        var bytes = ByteBuffer()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes.writeBytes(chunk[0..<count])
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: path.hasSuffix(".js") ? "text/javascript" : "text/html; charset=utf-8")
+        return eventLoop.makeSucceededFuture(HTTPResponse(status: .ok, headers: headers, body: bytes))
+    }
+}
+
+let io = SocketIOServer(configuration: configuration, fallback: StaticFiles(directory: environment("STATIC_DIR")))
+
+io.sockets.onConnection { socket in
+    socket.on("echo") { event in
+        if let ack = event.ack {
+            ack.send(event.arguments)
+        } else {
+            socket.emit("echo", arguments: event.arguments)
+        }
+    }
+    socket.on("whoami") { event in
+        let rooms = socket.rooms.sorted().map { JSONValue.string($0) }
+        event.ack?(["id": .string(socket.id), "recovered": .bool(socket.recovered), "rooms": .array(rooms), "data": socket.data, "auth": .object(socket.handshake.auth)])
+    }
+    socket.on("set data") { event in
+        socket.data = event.arguments.first ?? .null
+        event.ack?()
+    }
+    socket.on("join") { event in
+        if let room = event.arguments.first?.stringValue { socket.join(room) }
+        event.ack?()
+    }
+    socket.on("leave") { event in
+        if let room = event.arguments.first?.stringValue { socket.leave(room) }
+        event.ack?()
+    }
+    socket.on("to room") { event in
+        guard let room = event.arguments.first?.stringValue else { return }
+        socket.to(room).emit("room message", arguments: Array(event.arguments.dropFirst()))
+        event.ack?()
+    }
+    socket.on("except room") { event in
+        guard let room = event.arguments.first?.stringValue else { return }
+        io.sockets.except(room).emit("except message", arguments: Array(event.arguments.dropFirst()))
+        event.ack?()
+    }
+    socket.on("broadcast") { event in
+        socket.broadcast.emit("broadcast", arguments: event.arguments)
+        event.ack?()
+    }
+    socket.on("emit all") { event in
+        io.sockets.emit("all", arguments: event.arguments)
+        event.ack?()
+    }
+    socket.on("volatile all") { event in
+        io.sockets.volatile.emit("volatile", arguments: event.arguments)
+        event.ack?()
+    }
+    socket.on("ask") { event in
+        // The server asks the client, with an ack, and reports what came back.
+        socket.emit("question", arguments: event.arguments, timeout: .seconds(2)) { result in
+            switch result {
+            case .success(let answer): socket.emit("answer", arguments: answer)
+            case .failure(let error): socket.emit("answer error", .string("\(error)"))
+            }
+        }
+    }
+    socket.on("disconnect me") { event in
+        socket.disconnect(close: event.arguments.first == .bool(true))
+    }
+    socket.on("cut me") { _ in
+        // Drops the transport without a Socket.IO DISCONNECT: a recoverable loss of link.
+        socket.connectionForTesting.close()
+    }
+}
+
+io.of("/custom").onConnection { socket in
+    socket.emit("auth", .object(socket.handshake.auth))
+    socket.on("echo") { event in event.ack?.send(event.arguments) }
+}
+
+io.of("/private").use { socket in
+    guard socket.handshake.auth["token"] == "secret" else {
+        throw SocketIOConnectError("not authorized", data: ["code": 401])
+    }
+}
+io.of("/private").onConnection { socket in
+    socket.emit("welcome", "private")
+}
+
+let port = Int(environment("PORT") ?? "") ?? 3000
+let channel = try await io.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+print("socketio-testbed listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
+try await channel.closeFuture.get()

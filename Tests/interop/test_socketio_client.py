@@ -1,0 +1,249 @@
+"""The official Python Socket.IO client (python-socketio) against our server: namespaces,
+auth, middleware refusals, events and acks both ways, binary, rooms and broadcasts, on
+both transports."""
+
+import threading
+import time
+
+import pytest
+import socketio
+
+TRANSPORTS = {"polling": ["polling"], "websocket": ["websocket"], "upgrade": ["polling", "websocket"]}
+
+
+class Inbox:
+    """Collects the events a client receives."""
+
+    def __init__(self, client: socketio.Client, *events: str, namespace: str = "/", offsets: bool = False):
+        self.offsets = offsets
+        self.items: list[tuple[str, tuple]] = []
+        self.cond = threading.Condition()
+        for event in events:
+            client.on(event, self._handler(event), namespace=namespace)
+
+    def _handler(self, event):
+        def handler(*args):
+            if self.offsets:
+                # Connection-state recovery appends the packet's offset, a numeric string.
+                assert args and isinstance(args[-1], str) and args[-1].isdigit(), args
+                args = args[:-1]
+            with self.cond:
+                self.items.append((event, args))
+                self.cond.notify_all()
+
+        return handler
+
+    def wait(self, count=1, timeout=5):
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.items) >= count, timeout), self.items
+            return list(self.items)
+
+    def stays_empty(self, seconds=0.5):
+        time.sleep(seconds)
+        return not self.items
+
+
+def connect(server, transports=("websocket",), namespaces=None, auth=None, events=(), namespace="/"):
+    client = socketio.Client(reconnection=False)
+    inbox = Inbox(client, *events, namespace=namespace, offsets=server.recovery)
+    client.connect(server.url, transports=list(transports), namespaces=namespaces, auth=auth, wait_timeout=5)
+    return client, inbox
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+def test_connect_auth_and_events(sio_server, mode):
+    client, inbox = connect(sio_server, TRANSPORTS[mode], auth={"token": "abc", "n": 1}, events=("auth", "message-back"))
+    try:
+        assert inbox.wait(1)[0] == ("auth", ({"token": "abc", "n": 1},))
+        client.emit("message", [1, "two", {"three": 3.5}, None, True])
+        assert inbox.wait(2)[1] == ("message-back", ([1, "two", {"three": 3.5}, None, True],))
+        assert client.call("message-with-ack", ("a", 2), timeout=5) == ("a", 2)
+        assert client.call("message-with-ack", "single", timeout=5) == "single"
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+def test_custom_namespace_with_auth(sio_server, mode):
+    client = socketio.Client(reconnection=False)
+    inbox = Inbox(client, "auth", namespace="/custom")
+    client.connect(sio_server.url, transports=TRANSPORTS[mode], namespaces=["/custom"], auth={"hello": "custom"}, wait_timeout=5)
+    try:
+        assert inbox.wait(1)[0] == ("auth", ({"hello": "custom"},))
+        assert client.get_sid("/custom")
+    finally:
+        client.disconnect()
+
+
+def test_unknown_namespace_is_refused(sio_server):
+    client = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError) as error:
+        client.connect(sio_server.url, transports=["websocket"], namespaces=["/nope"], wait_timeout=5)
+    assert "Invalid namespace" in str(error.value) or "nope" in str(error.value)
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+def test_binary_both_ways(sio_server, mode):
+    client, inbox = connect(sio_server, TRANSPORTS[mode], events=("message-back",))
+    try:
+        blob = bytes(range(256)) * 10
+        client.emit("message", {"file": blob, "name": "x.bin", "parts": [b"\x00", b"\xff"]})
+        event, args = inbox.wait(1)[0]
+        assert event == "message-back"
+        assert args == ({"file": blob, "name": "x.bin", "parts": [b"\x00", b"\xff"]},)
+        assert client.call("message-with-ack", b"\x01\x02\x03", timeout=5) == b"\x01\x02\x03"
+    finally:
+        client.disconnect()
+
+
+def test_middleware_connect_error(testbed):
+    client = socketio.Client(reconnection=False)
+    errors = []
+    client.on("connect_error", lambda data: errors.append(data), namespace="/private")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(testbed.url, transports=["websocket"], namespaces=["/private"], auth={"token": "wrong"}, wait_timeout=5)
+    assert errors and errors[0]["message"] == "not authorized"
+    assert errors[0]["data"] == {"code": 401}
+
+    ok = socketio.Client(reconnection=False)
+    inbox = Inbox(ok, "welcome", namespace="/private", offsets=True)
+    ok.connect(testbed.url, transports=["websocket"], namespaces=["/private"], auth={"token": "secret"}, wait_timeout=5)
+    try:
+        assert inbox.wait(1)[0] == ("welcome", ("private",))
+    finally:
+        ok.disconnect()
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+def test_server_emit_with_ack(testbed, mode):
+    client, inbox = connect(testbed, TRANSPORTS[mode], events=("answer", "answer error"))
+    client.on("question", lambda *args: ["answered", *args])
+    try:
+        client.emit("ask", "life")
+        assert inbox.wait(1)[0] == ("answer", (["answered", "life"],))
+    finally:
+        client.disconnect()
+
+
+def test_server_emit_with_ack_times_out(testbed):
+    # python-socketio always answers an ack request, so a raw client plays the silent one.
+    import json
+
+    import websocket
+
+    ws = websocket.create_connection(testbed.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=5)
+    try:
+        assert ws.recv().startswith("0{")
+        ws.send("40")
+        assert ws.recv().startswith('40{"sid":')
+        ws.send('42["ask","silence"]')
+        question = ws.recv()
+        assert question.startswith("42") and '["question","silence"]' in question  # 42<id>[...]: an ack id
+        started = time.monotonic()
+        answer = ws.recv()
+        while answer == "2":
+            ws.send("3")
+            answer = ws.recv()
+        assert json.loads(answer[2:])[:2] == ["answer error", "timeout"]
+        assert 1.5 < time.monotonic() - started < 3
+    finally:
+        ws.close()
+
+
+def test_rooms_and_broadcasts(testbed):
+    clients = [connect(testbed, ["websocket"], events=("room message", "broadcast", "all", "except message")) for _ in range(4)]
+    (a, ia), (b, ib), (c, ic), (d, idd) = clients
+    try:
+        for client in (a, b, c):
+            client.call("join", "red", timeout=5)
+        c.call("leave", "red", timeout=5)
+        # to(room) from a member reaches the other members only.
+        a.call("to room", ("red", "hello red"), timeout=5)
+        assert ib.wait(1)[0] == ("room message", ("hello red",))
+        assert ia.stays_empty(0.3) and ic.stays_empty(0) and idd.stays_empty(0)
+        # broadcast reaches everyone but the sender.
+        d.call("broadcast", "from d", timeout=5)
+        for inbox in (ia, ib, ic):
+            assert ("broadcast", ("from d",)) in inbox.wait(len(inbox.items) + 1 if not any(e == "broadcast" for e, _ in inbox.items) else len(inbox.items))
+        assert not any(event == "broadcast" for event, _ in idd.items)
+        # emit to all includes the sender; except(room) leaves out the room's members.
+        for inbox in (ia, ib, ic, idd):
+            inbox.items.clear()
+        b.call("emit all", {"n": 1}, timeout=5)
+        for inbox in (ia, ib, ic, idd):
+            assert inbox.wait(1)[0][0] == "all"
+            assert inbox.wait(1)[0][1][0] == {"n": 1}
+        for inbox in (ia, ib, ic, idd):
+            inbox.items.clear()
+        d.call("except room", ("red", "not for red"), timeout=5)
+        assert ic.wait(1)[0] == ("except message", ("not for red",))
+        assert idd.wait(1)[0] == ("except message", ("not for red",))
+        assert ia.stays_empty(0.3) and ib.stays_empty(0)
+    finally:
+        for client, _ in clients:
+            client.disconnect()
+
+
+def test_recovery_offsets_are_appended_to_broadcasts(testbed):
+    client = socketio.Client(reconnection=False)
+    inbox = Inbox(client, "all")  # keeps the offsets
+    client.connect(testbed.url, transports=["websocket"], wait_timeout=5)
+    try:
+        client.call("emit all", "x", timeout=5)
+        event, args = inbox.wait(1)[0]
+        # With recovery on, the last argument is the offset: a string.
+        assert args[0] == "x" and isinstance(args[1], str)
+        client.call("emit all", "y", timeout=5)
+        second = inbox.wait(2)[1][1]
+        assert int(second[1]) > int(args[1])
+    finally:
+        client.disconnect()
+
+
+def test_server_side_disconnect(testbed):
+    client = socketio.Client(reconnection=False)
+    reasons = []
+    client.on("disconnect", lambda *args: reasons.append(args))
+    client.connect(testbed.url, transports=["websocket"], wait_timeout=5)
+    client.emit("disconnect me")
+    deadline = time.monotonic() + 5
+    while not reasons and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert reasons, "no disconnect"
+    assert reasons[0][0] == client.reason.SERVER_DISCONNECT
+    client.disconnect()
+
+
+def test_many_clients_on_both_transports(testbed):
+    clients = [connect(testbed, TRANSPORTS[mode], events=("all",)) for mode in TRANSPORTS for _ in range(4)]
+    try:
+        clients[0][0].call("emit all", "everyone", timeout=5)
+        for _, inbox in clients:
+            assert inbox.wait(1)[0][1][0] == "everyone"
+    finally:
+        for client, _ in clients:
+            client.disconnect()
+
+
+def test_parse_error_closes_only_that_connection(testbed):
+    import websocket
+
+    survivor, inbox = connect(testbed, ["websocket"], events=("echo",))
+    ws = websocket.create_connection(testbed.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=5)
+    try:
+        assert ws.recv().startswith("0{")
+        ws.send("40")
+        assert ws.recv().startswith('40{"sid":')
+        ws.send('42["unterminated"')
+        # The server closes the connection; recv ends with a close frame or a closed socket.
+        try:
+            while True:
+                opcode, _ = ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+        except websocket.WebSocketConnectionClosedException:
+            pass
+        survivor.emit("echo", "still fine")
+        assert inbox.wait(1)[0] == ("echo", ("still fine",))
+    finally:
+        survivor.disconnect()
