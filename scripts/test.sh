@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt python3-venv
+ensure_apt python3-venv chromium chromium-driver
+ensure_client_bundle
 ensure_test_venv
 
 echo "==> swift build (debug)"
@@ -15,4 +16,4 @@ echo "==> swift test"
 swift test --skip-build
 
 echo "==> interop tests"
-SWIFT_BIN_DIR="$(swift build --show-bin-path)" "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"
+CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"

@@ -11,7 +11,7 @@ import SocketIO
 
 // A Socket.IO server that exercises the whole server API, driven by the interop tests
 // (python-socketio, and the JavaScript client in Chromium). Connection-state recovery is
-// on; RECOVERY_MS sets maxDisconnectionDuration. Files under STATIC_DIR are served at `/`
+// on; RECOVERY_MS sets maxDisconnectionDuration, RECOVERY_MAX_PACKETS the buffer's size. Files under STATIC_DIR are served at `/`
 // for the browser tests.
 
 func environment(_ name: String) -> String? {
@@ -23,6 +23,7 @@ configuration.engineIO.pingInterval = .milliseconds(Int64(environment("PING_INTE
 configuration.engineIO.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "") ?? 20_000)
 var recovery = ConnectionStateRecovery()
 recovery.maxDisconnectionDuration = .milliseconds(Int64(environment("RECOVERY_MS") ?? "") ?? 120_000)
+recovery.maxBufferedPackets = Int(environment("RECOVERY_MAX_PACKETS") ?? "") ?? recovery.maxBufferedPackets
 configuration.connectionStateRecovery = recovery
 
 /// Serves the files of one folder, for the browser tests.

@@ -86,3 +86,57 @@ def testbed():
     yield server
     server.assert_alive()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def static_dir():
+    """The pages of the browser tests, with the official client bundle beside them."""
+    directory = ROOT / ".test-artifacts" / "static"
+    directory.mkdir(parents=True, exist_ok=True)
+    bundle = Path(os.environ.get("CLIENT_BUNDLE", ROOT / ".cache" / "socket.io.min.js"))
+    assert bundle.exists(), "run scripts/test.sh: it fetches socket.io.min.js"
+    (directory / "socket.io.min.js").write_bytes(bundle.read_bytes())
+    for page in (Path(__file__).parent / "browser").glob("*.html"):
+        (directory / page.name).write_bytes(page.read_bytes())
+    return directory
+
+
+@pytest.fixture(scope="session")
+def recovery_testbed(static_dir):
+    """socketio-testbed with a 3 s maxDisconnectionDuration and a 50-packet buffer, so
+    expiry and eviction can be tested."""
+    server = Server(
+        "socketio-testbed", {"STATIC_DIR": str(static_dir), "RECOVERY_MS": "3000", "RECOVERY_MAX_PACKETS": "50"}, recovery=True
+    )
+    yield server
+    server.assert_alive()
+    server.stop()
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (Debian's) driven by selenium; closes itself after the test."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,800",
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drivers = []
+
+    def open_browser():
+        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        drivers.append(driver)
+        return driver
+
+    yield open_browser
+    for driver in drivers:
+        driver.quit()
