@@ -1,31 +1,75 @@
 import ArgumentParser
+import Chat
+import ChatStoreMySQL
+import ChatStoreSQLite
 import EngineIO
+import Foundation
+import Logging
 import NIOCore
 import NIOPosix
+import SocketIO
 
 @main
 struct ChatServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat-server",
-        abstract: "The Socket.IO chat server."
+        abstract: "The Socket.IO chat server: the page on /, Socket.IO on /socket.io/, history on /messages."
     )
 
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        // Until the Socket.IO layer lands, the server speaks Engine.IO and echoes messages.
-        let server = EngineIOServer(configuration: options.engineIO, delegate: EchoDelegate())
-        let channel = try await server.bind(host: options.host, port: options.port, group: MultiThreadedEventLoopGroup.singleton)
+        let logger = Logger(label: "chat-server")
+        let store = try await openStore(logger: logger)
+        let latestID = try await store.latestID()
+
+        var configuration = SocketIOConfiguration()
+        configuration.engineIO = options.engineIO
+        var recovery = ConnectionStateRecovery()
+        recovery.maxDisconnectionDuration = .milliseconds(options.recoveryMs)
+        configuration.connectionStateRecovery = recovery
+
+        let responder = ChatHTTPResponder(webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store)
+        let io = SocketIOServer(configuration: configuration, fallback: responder)
+        var chatConfiguration = ChatConfiguration()
+        chatConfiguration.maxMessageLength = options.maxMessageLength
+        _ = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
+
+        let channel = try await io.bind(host: options.host, port: options.port, group: MultiThreadedEventLoopGroup.singleton)
+        logger.info("chat-server listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "latest_id": "\(latestID)"])
         print("chat-server listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
         try await channel.closeFuture.get()
     }
-}
 
-final class EchoDelegate: EngineIOServerDelegate {
-    func server(_ server: EngineIOServer, didOpen session: EngineIOSession) -> any EngineIOSessionHandler { Echo() }
-}
-
-final class Echo: EngineIOSessionHandler {
-    func session(_ session: EngineIOSession, didReceive message: EngineIOMessage) { session.send(message) }
-    func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason) {}
+    /// Opens the store named by DATABASE_URL (SQLite under DATA_DIR when unset) and applies
+    /// pending migrations, waiting up to a minute for a database that is still starting.
+    private func openStore(logger: Logger) async throws -> any MessageStore {
+        let store: any MessageStore
+        let dialect: String
+        if !options.databaseURL.isEmpty {
+            let url = options.databaseURL
+            store = MySQLMessageStore(configuration: try MySQLConfiguration(url: url))
+            dialect = "mysql"
+        } else {
+            try FileManager.default.createDirectory(atPath: options.dataDir, withIntermediateDirectories: true)
+            store = try await SQLiteMessageStore(path: options.dataDir + "/chat.sqlite3")
+            dialect = "sqlite"
+        }
+        let migrations = try Migration.load(from: options.migrationsDir + "/" + dialect)
+        var attempt = 0
+        while true {
+            do {
+                let applied = try await store.migrate(migrations)
+                logger.info("schema ready", metadata: ["store": "\(dialect)", "applied_now": "\(applied)"])
+                return store
+            } catch let error as MigrationError {
+                throw error
+            } catch {
+                attempt += 1
+                guard attempt < 60 else { throw error }
+                logger.warning("database not ready, retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
 }

@@ -40,6 +40,27 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Largest message or HTTP body accepted, in bytes. [env: MAX_HTTP_BUFFER_SIZE]")
     var maxHttpBufferSize: Int = environment("MAX_HTTP_BUFFER_SIZE").flatMap(Int.init) ?? 1_000_000
 
+    @Option(help: "mysql://user:pass@host:port/db to store messages in MySQL/MariaDB; unset, an embedded SQLite database is used. [env: DATABASE_URL]")
+    var databaseURL: String = environment("DATABASE_URL") ?? ""
+
+    @Option(help: "Directory of the embedded SQLite database. [env: DATA_DIR]")
+    var dataDir: String = environment("DATA_DIR") ?? "data"
+
+    @Option(help: "Directory holding mysql/ and sqlite/ migrations. [env: MIGRATIONS_DIR]")
+    var migrationsDir: String = environment("MIGRATIONS_DIR") ?? defaultDirectory("migrations")
+
+    @Option(help: "Directory of the web page. [env: WEB_DIR]")
+    var webDir: String = environment("WEB_DIR") ?? defaultDirectory("web")
+
+    @Option(help: "The official client bundle to serve at /socket.io/socket.io.min.js; without one, that path redirects to the CDN. [env: CLIENT_BUNDLE]")
+    var clientBundle: String = environment("CLIENT_BUNDLE") ?? existing(defaultDirectory(".cache") + "/socket.io.min.js") ?? ""
+
+    @Option(help: "Longest chat message, in UTF-16 code units. [env: MAX_MESSAGE_LENGTH]")
+    var maxMessageLength: Int = environment("MAX_MESSAGE_LENGTH").flatMap(Int.init) ?? 10_000
+
+    @Option(help: "Milliseconds a disconnected client's session is kept for recovery. [env: RECOVERY_MS]")
+    var recoveryMs: Int64 = environment("RECOVERY_MS").flatMap(Int64.init) ?? 120_000
+
     var engineIO: EngineIOConfiguration {
         var configuration = EngineIOConfiguration()
         configuration.path = path.hasSuffix("/") ? path : path + "/"
@@ -59,4 +80,16 @@ struct ServerOptions: ParsableArguments {
 
 func environment(_ name: String) -> String? {
     getenv(name).map { String(cString: $0) }
+}
+
+/// `name` in the working directory if it is there, else beside the package's sources (a
+/// development build run from elsewhere).
+func defaultDirectory(_ name: String) -> String {
+    if access(name, F_OK) == 0 { return name }
+    let sources = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+    return "/" + sources + "/" + name
+}
+
+func existing(_ path: String) -> String? {
+    access(path, R_OK) == 0 ? path : nil
 }

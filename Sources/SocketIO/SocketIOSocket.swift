@@ -209,9 +209,9 @@ public final class SocketIOSocket: @unchecked Sendable {
         }
     }
 
-    /// Closes the underlying Engine.IO session as if the link were lost (reason "forced
-    /// close", which is recoverable). For tests of connection-state recovery.
-    public var connectionForTesting: EngineIOSession { connection.session }
+    /// The Engine.IO session underneath. Closing it drops the link without a Socket.IO
+    /// DISCONNECT (reason "forced close", recoverable): the client reconnects by itself.
+    public var engineSession: EngineIOSession { connection.session }
 
     // MARK: Internals (on eventLoop)
 

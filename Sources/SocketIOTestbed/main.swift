@@ -111,7 +111,7 @@ io.sockets.onConnection { socket in
     }
     socket.on("cut me") { _ in
         // Drops the transport without a Socket.IO DISCONNECT: a recoverable loss of link.
-        socket.connectionForTesting.close()
+        socket.engineSession.close()
     }
 }
 

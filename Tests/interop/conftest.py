@@ -19,9 +19,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, executable: str, env: dict[str, str], recovery: bool = False):
+    def __init__(self, executable: str, env: dict[str, str], recovery: bool = False, port: int | None = None):
         self.recovery = recovery
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **env)
         log_dir = ROOT / ".test-artifacts"

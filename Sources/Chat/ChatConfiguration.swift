@@ -1,0 +1,15 @@
+/// Settings of the chat.
+public struct ChatConfiguration: Sendable {
+    /// The longest message accepted, in UTF-16 code units (JavaScript's `length`).
+    public var maxMessageLength = 10_000
+    /// The longest client offset accepted, in characters (the column is VARCHAR(255)).
+    public var maxClientOffsetLength = 255
+    /// The longest username, in characters, after trimming.
+    public var maxUsernameLength = 64
+    /// Rows per query when replaying history to a connecting client.
+    public var replayPageSize = 200
+    /// The room every chat client is in once caught up.
+    public var room = "chat"
+
+    public init() {}
+}

@@ -1,0 +1,24 @@
+/// Where the chat keeps its messages. Implementations run their blocking calls on a
+/// thread pool of their own, never on an event loop.
+public protocol MessageStore: Sendable {
+    /// Applies the migrations the database has not seen, in order, and records them.
+    /// Throws `MigrationError.databaseIsNewer` when the database has a version this build
+    /// does not know. Returns the versions applied now.
+    func migrate(_ migrations: [Migration]) async throws -> [Int]
+
+    /// Inserts a batch in one transaction (a group commit). Returns one outcome per message,
+    /// in order; a duplicate client offset affects only its own message. Throws, with
+    /// nothing committed, on any other failure.
+    func insert(_ batch: [NewMessage]) async throws -> [InsertOutcome]
+
+    /// Up to `limit` messages with an id above `id`, in id order.
+    func messages(after id: Int64, limit: Int) async throws -> [StoredMessage]
+
+    /// The highest id stored, 0 when there is none.
+    func latestID() async throws -> Int64
+
+    /// Whether the database answers.
+    func ping() async -> Bool
+
+    func shutdown() async
+}

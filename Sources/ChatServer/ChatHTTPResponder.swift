@@ -1,0 +1,123 @@
+import Chat
+import EngineIO
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SocketIO
+
+/// The chat server's plain HTTP: the page and its assets from `web/` (read once at start,
+/// so no file is read on an event loop), the official client bundle at
+/// `/socket.io/socket.io.min.js`, the history at `/messages`, and `/healthz`.
+struct ChatHTTPResponder: HTTPFallbackResponder {
+    static let clientBundleVersion = "4.8.1"
+
+    struct File: Sendable {
+        let contentType: String
+        let body: ByteBuffer
+        let etag: String
+    }
+
+    let files: [String: File]
+    let clientBundle: File?
+    let history: ChatHistory
+    let store: any MessageStore
+
+    init(webDirectory: String, clientBundlePath: String?, store: any MessageStore) {
+        var files: [String: File] = [:]
+        if let names = FileManager.default.enumerator(atPath: webDirectory) {
+            for case let name as String in names {
+                let path = webDirectory + "/" + name
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                    let data = FileManager.default.contents(atPath: path)
+                else { continue }
+                files["/" + name] = Self.file(data, name: name)
+            }
+        }
+        if let index = files["/index.html"] { files["/"] = index }
+        self.files = files
+        self.clientBundle = clientBundlePath.flatMap { FileManager.default.contents(atPath: $0) }.map { Self.file($0, name: "socket.io.min.js") }
+        self.history = ChatHistory(store: store)
+        self.store = store
+    }
+
+    private static func file(_ data: Data, name: String) -> File {
+        var hasher = Hasher()
+        hasher.combine(data)
+        return File(contentType: contentType(for: name), body: ByteBuffer(bytes: data), etag: "\"\(String(UInt(bitPattern: hasher.finalize()), radix: 36))\"")
+    }
+
+    static func contentType(for name: String) -> String {
+        switch name.split(separator: ".").last.map(String.init) ?? "" {
+        case "html": "text/html; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "js", "mjs": "text/javascript; charset=utf-8"
+        case "json": "application/json; charset=utf-8"
+        case "svg": "image/svg+xml"
+        case "png": "image/png"
+        case "ico": "image/x-icon"
+        case "webmanifest": "application/manifest+json"
+        default: "application/octet-stream"
+        }
+    }
+
+    func respond(to head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
+        let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(target[0])
+        let query = target.count > 1 ? Self.query(target[1]) : [:]
+        guard head.method == .GET || head.method == .HEAD else {
+            return eventLoop.makeSucceededFuture(HTTPResponse(status: .methodNotAllowed, headers: ["allow": "GET, HEAD"]))
+        }
+        switch path {
+        case "/messages":
+            let promise = eventLoop.makePromise(of: HTTPResponse.self)
+            promise.completeWithTask { await history.respond(query: query) }
+            return promise.futureResult
+        case "/healthz":
+            let promise = eventLoop.makePromise(of: HTTPResponse.self)
+            promise.completeWithTask {
+                let healthy = await store.ping()
+                return ChatHistory.json(healthy ? .ok : .serviceUnavailable, ["status": healthy ? "ok" : "degraded", "database": healthy ? "up" : "down"])
+            }
+            return promise.futureResult
+        case "/socket.io/socket.io.min.js":
+            guard let clientBundle else {
+                // No local copy: send the browser to the official CDN's file of the same version.
+                let location = "https://cdn.socket.io/\(Self.clientBundleVersion)/socket.io.min.js"
+                return eventLoop.makeSucceededFuture(HTTPResponse(status: .found, headers: ["location": location]))
+            }
+            return eventLoop.makeSucceededFuture(serve(clientBundle, head: head, cacheControl: "public, max-age=86400"))
+        default:
+            // Only files read from web/ at start exist: nothing outside it can be named.
+            guard let file = files[path] else {
+                return eventLoop.makeSucceededFuture(HTTPResponse(status: .notFound, headers: ["content-type": "text/plain; charset=utf-8"], body: ByteBuffer(string: "Not Found")))
+            }
+            return eventLoop.makeSucceededFuture(serve(file, head: head, cacheControl: "no-cache"))
+        }
+    }
+
+    private func serve(_ file: File, head: HTTPRequestHead, cacheControl: String) -> HTTPResponse {
+        var headers: HTTPHeaders = [
+            "content-type": file.contentType, "etag": file.etag, "cache-control": cacheControl,
+            "x-content-type-options": "nosniff",
+        ]
+        if file.contentType.hasPrefix("text/html") {
+            headers.add(name: "content-security-policy", value: "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'")
+        }
+        if head.headers["if-none-match"].contains(file.etag) {
+            return HTTPResponse(status: .notModified, headers: headers)
+        }
+        return HTTPResponse(status: .ok, headers: headers, body: head.method == .HEAD ? ByteBuffer() : file.body)
+    }
+
+    private static func query(_ text: Substring) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
+            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
+            if result[key] == nil { result[key] = value }
+        }
+        return result
+    }
+}

@@ -1,0 +1,41 @@
+import Testing
+
+@testable import Chat
+
+@Suite struct ChatLogicTests {
+    @Test func usernamesAreTrimmedAndBounded() throws {
+        let configuration = ChatConfiguration()
+        #expect(try ChatService.username(from: ["username": "  ada  "], configuration: configuration) == "ada")
+        #expect(try ChatService.username(from: [:], configuration: configuration) == nil)
+        #expect(try ChatService.username(from: ["username": .string(String(repeating: "é", count: 64))], configuration: configuration)?.count == 64)
+        #expect(throws: (any Error).self) { try ChatService.username(from: ["username": "   "], configuration: configuration) }
+        #expect(throws: (any Error).self) { try ChatService.username(from: ["username": .string(String(repeating: "x", count: 65))], configuration: configuration) }
+        #expect(throws: (any Error).self) { try ChatService.username(from: ["username": 5], configuration: configuration) }
+    }
+
+    @Test func serverOffsetsAcceptNumbersAndNumericStrings() {
+        #expect(ChatService.serverOffset(from: ["serverOffset": 42]) == 42)
+        #expect(ChatService.serverOffset(from: ["serverOffset": "42"]) == 42)
+        #expect(ChatService.serverOffset(from: [:]) == 0)
+        #expect(ChatService.serverOffset(from: ["serverOffset": -3]) == 0)
+        #expect(ChatService.serverOffset(from: ["serverOffset": 1.5]) == 0)
+        #expect(ChatService.serverOffset(from: ["serverOffset": "nope"]) == 0)
+    }
+
+    @Test func migrationFilesSplitIntoStatements() {
+        let migration = Migration(version: 1, name: "x", sql: "-- comment\nCREATE TABLE a (x INT);\n\nCREATE TABLE b (\n  y INT\n);\n")
+        #expect(migration.statements == ["CREATE TABLE a (x INT)", "CREATE TABLE b (\n  y INT\n)"])
+    }
+
+    @Test func pendingMigrations() throws {
+        let known = [Migration(version: 1, name: "a", sql: ""), Migration(version: 2, name: "b", sql: "")]
+        #expect(try Migration.pending(known, applied: []).map(\.version) == [1, 2])
+        #expect(try Migration.pending(known, applied: [1]).map(\.version) == [2])
+        #expect(throws: MigrationError.databaseIsNewer(database: 3, known: 2)) { try Migration.pending(known, applied: [1, 2, 3]) }
+    }
+
+    @Test func eventArgumentsKeepTheUsernameOutOfTheLastPlace() {
+        let arguments = ChatService.arguments(for: StoredMessage(id: 7, clientOffset: "o", content: "hi", username: "ada", createdAt: ""))
+        #expect(arguments == ["hi", 7, ["username": "ada"]])
+    }
+}

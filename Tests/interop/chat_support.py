@@ -1,0 +1,120 @@
+"""Helpers for the chat tests: a chat-server on SQLite or on the test command's throwaway
+MariaDB, which can be stopped and started again, and a chat client."""
+
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+import socketio
+from conftest import ROOT, Server
+
+MARIADB = str(ROOT / "scripts" / "throwaway-mariadb.sh")
+
+
+def mariadb_sql(sql: str) -> str:
+    return subprocess.run([MARIADB, "sql", os.environ["MARIADB_DIR"], sql], check=True, capture_output=True, text=True).stdout
+
+
+def mariadb_stop():
+    subprocess.run([MARIADB, "stop", os.environ["MARIADB_DIR"]], check=True)
+
+
+def mariadb_start():
+    subprocess.run([MARIADB, "start", os.environ["MARIADB_DIR"], os.environ["MARIADB_PORT"]], check=True)
+
+
+class ChatServer:
+    """chat-server with its own database; `restart()` keeps the database."""
+
+    def __init__(self, store: str, **env):
+        self.store = store
+        self.env = dict(env)
+        if store == "mysql":
+            name = "chat_e2e_" + uuid.uuid4().hex[:10]
+            mariadb_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+            self.env["DATABASE_URL"] = os.environ["TEST_DATABASE_URL_BASE"] + "/" + name
+            self.database = name
+        else:
+            self.data_dir = tempfile.mkdtemp(prefix="chat-e2e-")
+            self.env["DATA_DIR"] = self.data_dir
+            self.env["DATABASE_URL"] = ""
+        self.server = Server("chat-server", self.env)
+
+    @property
+    def url(self):
+        return self.server.url
+
+    def restart(self, kill=False):
+        port = self.server.port
+        if kill:
+            self.server.process.kill()
+            self.server.process.wait()
+            self.server.log.close()
+        else:
+            self.server.stop()
+        self.server = Server("chat-server", self.env, port=port)
+
+    def stop(self):
+        self.server.assert_alive()
+        self.server.stop()
+
+    def history(self, after=0, limit=500):
+        r = requests.get(self.url + "/messages", params={"after": after, "limit": limit}, timeout=5)
+        r.raise_for_status()
+        return r.json()
+
+    def all_rows(self):
+        rows, after = [], 0
+        while True:
+            page = self.history(after)
+            rows += page["messages"]
+            if page["next_after"] is None:
+                return rows
+            after = page["next_after"]
+
+
+class ChatClient:
+    """A python-socketio client that keeps what the chat sends it and its serverOffset,
+    as the tutorial's page does."""
+
+    def __init__(self, server: ChatServer, username: str, server_offset=0, transports=("websocket",)):
+        self.username = username
+        self.received: list[tuple] = []
+        self.cond = threading.Condition()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("chat message", self._on_message)
+        self.client.connect(
+            server.url, auth={"username": username, "serverOffset": server_offset}, transports=list(transports), wait_timeout=5
+        )
+        self.counter = 0
+        self.tab = uuid.uuid4().hex[:8]
+
+    def _on_message(self, text, id, meta, *offset):
+        assert isinstance(meta, dict) and "username" in meta
+        with self.cond:
+            self.received.append((text, id, meta["username"]))
+            self.cond.notify_all()
+
+    @property
+    def server_offset(self):
+        return self.received[-1][1] if self.received else 0
+
+    def next_offset(self):
+        self.counter += 1
+        return f"{self.tab}-{self.counter}"
+
+    def send(self, text, offset=None, timeout=5):
+        return self.client.call("chat message", (text, offset or self.next_offset()), timeout=timeout)
+
+    def wait_for(self, count, timeout=10):
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.received) >= count, timeout), (len(self.received), count)
+            return list(self.received)
+
+    def close(self):
+        self.client.disconnect()

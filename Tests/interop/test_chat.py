@@ -1,0 +1,183 @@
+"""The chat end to end with the real python-socketio client, on SQLite and on MariaDB."""
+
+import os
+import time
+
+import pytest
+import requests
+import socketio
+from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop
+
+STORES = ["sqlite", "mysql"]
+
+
+@pytest.fixture(params=STORES)
+def chat(request):
+    server = ChatServer(request.param)
+    yield server
+    server.stop()
+
+
+def test_two_clients_exchange_messages(chat):
+    ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob", transports=("polling",))
+    try:
+        for i in range(5):
+            assert ada.send(f"ada {i}") is None  # the tutorial's ack carries nothing
+            assert bob.send(f"bob {i}") is None
+        expected = [(f"{who} {i}", who) for i in range(5) for who in ("ada", "bob")]
+        for client in (ada, bob):
+            got = client.wait_for(10)
+            assert [(text, user) for text, _, user in got] == expected  # every message once, in order
+            ids = [id for _, id, _ in got]
+            assert ids == sorted(ids) and len(set(ids)) == 10
+    finally:
+        ada.close()
+        bob.close()
+
+
+def test_a_resend_is_acked_stored_once_broadcast_once(chat):
+    ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob")
+    try:
+        assert ada.send("only once", offset="retry-1") is None
+        assert ada.send("only once", offset="retry-1") is None  # the client retrying
+        assert ada.send("only once", offset="retry-1") is None
+        ada.send("marker")
+        got = bob.wait_for(2)
+        time.sleep(0.3)
+        assert [text for text, _, _ in bob.received] == ["only once", "marker"]
+        rows = chat.all_rows()
+        assert [r["content"] for r in rows].count("only once") == 1
+    finally:
+        ada.close()
+        bob.close()
+
+
+def test_invalid_messages_get_an_error_ack_and_are_not_stored(chat):
+    ada = ChatClient(chat, "ada")
+    try:
+        for args in [("", "o-1"), (5, "o-2"), ("x" * 10_001, "o-3"), ("no offset",), ("bad offset", 7), ("long offset", "x" * 256)]:
+            answer = ada.client.call("chat message", args, timeout=5)
+            assert isinstance(answer, dict) and "error" in answer, args
+        assert ada.send("x" * 10_000) is None  # exactly the limit is fine
+        assert len(chat.all_rows()) == 1
+    finally:
+        ada.close()
+
+
+def test_usernames_are_validated_trimmed_and_stored(chat):
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        bad = socketio.Client(reconnection=False)
+        bad.connect(chat.url, auth={"username": "x" * 65}, transports=["websocket"], wait_timeout=5)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        bad = socketio.Client(reconnection=False)
+        bad.connect(chat.url, auth={"username": "   "}, transports=["websocket"], wait_timeout=5)
+    ada = ChatClient(chat, "  ada  ")
+    try:
+        ada.send("hi")
+        assert ada.wait_for(1)[0][2] == "ada"
+        assert chat.all_rows()[0]["username"] == "ada"
+    finally:
+        ada.close()
+
+
+def test_reconnecting_with_server_offset_gets_exactly_the_missed_rows(chat):
+    ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob")
+    try:
+        for i in range(3):
+            ada.send(f"seen {i}")
+        bob.wait_for(3)
+        offset = bob.server_offset
+        bob.close()  # a deliberate disconnect: no recovery, the serverOffset replay applies
+        missed = [f"missed {i}" for i in range(250)]  # more than one replay page
+        for text in missed:
+            ada.send(text)
+        bob = ChatClient(chat, "bob", server_offset=offset)
+        got = bob.wait_for(250, timeout=20)
+        time.sleep(0.3)
+        assert [text for text, _, _ in bob.received] == missed
+        ada.send("live")
+        assert bob.wait_for(251)[-1][0] == "live"
+        # A new client with offset 0 gets the whole history, in order.
+        carol = ChatClient(chat, "carol")
+        assert len(carol.wait_for(254, timeout=20)) == 254
+        carol.close()
+    finally:
+        ada.close()
+        bob.close()
+
+
+def test_history_endpoint_pages(chat):
+    ada = ChatClient(chat, "ada")
+    try:
+        for i in range(7):
+            ada.send(f"m{i}")
+    finally:
+        ada.close()
+    first = chat.history(after=0, limit=3)
+    assert [m["content"] for m in first["messages"]] == ["m0", "m1", "m2"]
+    assert set(first["messages"][0]) == {"id", "username", "content", "created_at"}
+    second = chat.history(after=first["next_after"], limit=3)
+    assert [m["content"] for m in second["messages"]] == ["m3", "m4", "m5"]
+    last = chat.history(after=second["next_after"], limit=3)
+    assert [m["content"] for m in last["messages"]] == ["m6"] and last["next_after"] is None
+    for bad in ({"after": "-1"}, {"limit": "0"}, {"limit": "501"}, {"after": "x"}):
+        assert requests.get(chat.url + "/messages", params=bad, timeout=5).status_code == 400
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["restart", "kill -9"])
+def test_nothing_is_lost_across_a_server_restart(chat, kill):
+    ada = ChatClient(chat, "ada")
+    acked = []
+    for i in range(20):
+        text = f"before {i}"
+        ada.send(text)
+        acked.append(text)
+    ada.close()
+    chat.restart(kill=kill)
+    bob = ChatClient(chat, "bob")
+    try:
+        got = bob.wait_for(20)
+        assert [text for text, _, _ in got] == acked
+        bob.send("after restart")
+        assert bob.wait_for(21)[-1][0] == "after restart"
+        ids = [id for _, id, _ in bob.received]
+        assert ids == sorted(ids)
+    finally:
+        bob.close()
+
+
+def test_database_outage_no_ack_until_stored_then_once():
+    if "MARIADB_DIR" not in os.environ:
+        pytest.skip("needs the test command's throwaway MariaDB")
+    chat = ChatServer("mysql")
+    ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob")
+    try:
+        ada.send("before the outage")
+        bob.wait_for(1)
+        mariadb_stop()
+        try:
+            with pytest.raises(socketio.exceptions.TimeoutError):
+                ada.send("during the outage", offset="outage-1", timeout=3)  # not stored: no ack
+            chat.server.assert_alive()
+            assert requests.get(chat.url + "/healthz", timeout=5).status_code == 503
+        finally:
+            mariadb_start()
+        # The client's retries, with the same client offset, until one is acked.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert ada.send("during the outage", offset="outage-1", timeout=3) is None
+                break
+            except socketio.exceptions.TimeoutError:
+                assert time.monotonic() < deadline, "never stored after the database came back"
+        assert ada.send("during the outage", offset="outage-1", timeout=5) is None  # a late retry: still once
+        got = bob.wait_for(2)
+        time.sleep(0.3)
+        assert [text for text, _, _ in bob.received] == ["before the outage", "during the outage"]
+        rows = chat.all_rows()
+        assert [r["content"] for r in rows] == ["before the outage", "during the outage"]
+        assert requests.get(chat.url + "/healthz", timeout=5).status_code == 200
+    finally:
+        ada.close()
+        bob.close()
+        chat.stop()
