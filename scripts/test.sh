@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt python3-venv chromium chromium-driver mariadb-server mariadb-client libmariadb-dev libsqlite3-dev pkg-config
+ensure_apt python3-venv chromium chromium-driver mariadb-server mariadb-client libmariadb-dev libsqlite3-dev pkg-config docker-compose
 ensure_client_bundle
 ensure_test_venv
 

@@ -102,7 +102,7 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
             "x-content-type-options": "nosniff",
         ]
         if file.contentType.hasPrefix("text/html") {
-            headers.add(name: "content-security-policy", value: "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'")
+            headers.add(name: "content-security-policy", value: "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self' https://cdn.socket.io")
         }
         if head.headers["if-none-match"].contains(file.etag) {
             return HTTPResponse(status: .notModified, headers: headers)
