@@ -9,7 +9,7 @@ RUN scripts/build.sh --static-swift-stdlib \
 # Run on a slim image with the MariaDB client library and SQLite.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libmariadb3 libsqlite3-0 ca-certificates tzdata \
+    && apt-get install -y --no-install-recommends libmariadb3 libsqlite3-0 libstdc++6 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /chat-server /app/chat-server

@@ -7,7 +7,7 @@ import EngineIO
 import NIOCore
 import NIOPosix
 
-/// The server the official engine.io-protocol test suite expects: port 3000 (or `PORT`),
+/// The server the official engine.io-protocol test suite expects: /engine.io/ on port 3000 (or `PORT`),
 /// pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000, any origin, and every
 /// message echoed back to its sender as it came (text as text, binary as binary).
 final class EchoDelegate: EngineIOServerDelegate {
@@ -29,6 +29,8 @@ configuration.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ??
 configuration.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "200") ?? 200)
 configuration.maxHttpBufferSize = Int(environment("MAX_HTTP_BUFFER_SIZE") ?? "") ?? 1_000_000
 configuration.cors = .anyOrigin
+// The official suite talks to /engine.io/, the reference server's default path.
+configuration.path = environment("ENGINEIO_PATH") ?? "/engine.io/"
 
 let port = Int(environment("PORT") ?? "") ?? 3000
 let server = EngineIOServer(configuration: configuration, delegate: EchoDelegate())

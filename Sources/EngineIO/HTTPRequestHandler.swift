@@ -164,6 +164,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             let packets = EngineIOPayload.decode(body)
             session.eventLoop.execute { session.postReceived(packets) }
             state = .idle
+            if packets.last == .invalid {
+                // The session closes with "parse error"; the POST itself is refused.
+                write(Self.errorResponse(.badRequest), context: context)
+                return
+            }
             var headers = HTTPHeaders()
             headers.add(name: "content-type", value: "text/html")
             write(HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: "ok")), context: context)

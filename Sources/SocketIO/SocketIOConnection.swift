@@ -46,14 +46,23 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
             return
         }
         guard let packet else { return }
-        switch packet.type {
-        case .connect:
+        let socket = sockets[packet.namespace]
+        switch (packet.type, socket) {
+        case (.connect, nil):
             connect(packet)
-        case .disconnect:
-            guard let socket = sockets.removeValue(forKey: packet.namespace) else { return }
+        case (.disconnect, let socket?):
+            sockets[packet.namespace] = nil
             socket.didClose(.clientNamespaceDisconnect)
+        case (.event, let socket?), (.ack, let socket?), (.binaryEvent, let socket?), (.binaryAck, let socket?):
+            socket.handle(packet)
+        case (_, nil) where packet.type != .connectError && pendingNamespaces.contains(packet.namespace):
+            // Sent before the CONNECT answer, while the middlewares run: dropped, as the
+            // reference drops them.
+            break
         default:
-            sockets[packet.namespace]?.handle(packet)
+            // A CONNECT to a namespace already joined, a packet for one never joined, or a
+            // CONNECT_ERROR from a client: the reference closes the connection.
+            close(reason: .parseError)
         }
     }
 
@@ -71,8 +80,8 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
             write(SocketIOPacketEncoder.encode(error))
             return
         }
-        // A second CONNECT to a namespace this connection is in (or joining) is ignored.
-        guard sockets[namespace.name] == nil, !pendingNamespaces.contains(namespace.name) else { return }
+        // A second CONNECT while the first one's middlewares run is ignored.
+        guard !pendingNamespaces.contains(namespace.name) else { return }
         namespace.connect(self, auth: packet.data?.objectValue ?? [:])
     }
 

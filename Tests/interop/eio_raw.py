@@ -11,7 +11,7 @@ SEP = "\x1e"
 
 
 class Polling:
-    def __init__(self, base_url: str, path: str = "/socket.io/"):
+    def __init__(self, base_url: str, path: str = "/engine.io/"):
         self.base = base_url + path
         self.http = requests.Session()
         self.sid = None
@@ -64,7 +64,7 @@ class Background:
         return self.result
 
 
-def ws_url(base_url: str, sid: str | None = None, path: str = "/socket.io/") -> str:
+def ws_url(base_url: str, sid: str | None = None, path: str = "/engine.io/") -> str:
     url = base_url.replace("http://", "ws://") + path + "?EIO=4&transport=websocket"
     if sid:
         url += "&sid=" + sid

@@ -43,7 +43,7 @@ class Recorder:
 def connect(server, transports) -> tuple[engineio.Client, Recorder]:
     client = engineio.Client()
     recorder = Recorder(client)
-    client.connect(server.url, transports=transports, engineio_path="socket.io")
+    client.connect(server.url, transports=transports, engineio_path="engine.io")
     return client, recorder
 
 
@@ -113,7 +113,7 @@ def test_client_disconnect_ends_the_session(eio_server):
     client.disconnect()
     import requests
 
-    r = requests.get(eio_server.url + "/socket.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
+    r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
     assert r.status_code == 400
     assert r.json() == {"code": 1, "message": "Session ID unknown"}
 
