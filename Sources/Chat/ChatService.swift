@@ -14,7 +14,8 @@ import SocketIO
 public final class ChatService: Sendable {
     public let configuration: ChatConfiguration
     public let store: any MessageStore
-    let writer: ChatWriter
+    /// The group-committing, id-ordering writer (exposed for a graceful shutdown).
+    public let writer: ChatWriter
     private let io: SocketIOServer
     private let logger: Logger
 
@@ -106,8 +107,10 @@ public final class ChatService: Sendable {
             return
         }
         let ack = event.ack
-        Task {
-            switch await writer.insert(message) {
+        let logger = self.logger
+        // Queued here, synchronously, so a client's messages keep the order it sent them in.
+        writer.insert(message) { result in
+            switch result {
             case .success:
                 // New (already broadcast) or a retry of a stored one: either way it is stored.
                 ack?()

@@ -1,80 +1,112 @@
 import DequeModule
+import NIOConcurrencyHelpers
 
 /// The one place messages are committed and broadcast from, so that broadcasts leave in id
 /// order.
 ///
-/// Inserts that arrive while a transaction is running wait and go together in the next
-/// one (a group commit); each still gets its own outcome. New subscribers are caught up and
-/// let into the live broadcast between two batches, so none of them can see id N+1 before N.
-public actor ChatWriter {
+/// `insert` and `subscribe` queue work synchronously, so a client's messages are stored in
+/// the order the client sent them. One drain task at a time empties the queue: inserts that
+/// arrived while a transaction ran go together in the next one (a group commit), each with
+/// its own outcome. New subscribers are caught up and let into the live broadcast between
+/// two batches, so none of them can see id N+1 before N.
+public final class ChatWriter: Sendable {
     public typealias Broadcast = @Sendable (StoredMessage) -> Void
+    public typealias InsertCompletion = @Sendable (Result<InsertOutcome, any Error>) -> Void
+    public typealias SubscribeCompletion = @Sendable (Result<Void, any Error>) -> Void
 
     private struct PendingInsert {
         let message: NewMessage
-        let continuation: CheckedContinuation<Result<InsertOutcome, any Error>, Never>
+        let completion: InsertCompletion
     }
 
     private struct PendingSubscription {
         let after: Int64
         let deliver: @Sendable ([StoredMessage]) -> Void
-        let continuation: CheckedContinuation<Result<Void, any Error>, Never>
+        let completion: SubscribeCompletion
+    }
+
+    private struct Queue {
+        var inserts: [PendingInsert] = []
+        var subscriptions: [PendingSubscription] = []
+        var draining = false
+    }
+
+    /// What only the drain task touches (one drain task runs at a time, handed over
+    /// through the `queue` lock's `draining` flag).
+    private final class BroadcastState: @unchecked Sendable {
+        var lastBroadcastID: Int64
+        var recent = Deque<StoredMessage>()
+        init(lastBroadcastID: Int64) { self.lastBroadcastID = lastBroadcastID }
     }
 
     private let store: any MessageStore
     private let broadcast: Broadcast
     private let maxBatch: Int
-    private var inserts: [PendingInsert] = []
-    private var subscriptions: [PendingSubscription] = []
-    private var draining = false
-    private var lastBroadcastID: Int64
-    /// The latest broadcasts, so that most subscribers catch up without a query.
-    private var recent = Deque<StoredMessage>()
+    private let queue = NIOLockedValueBox(Queue())
+    private let state: BroadcastState
     private let recentCapacity = 1024
 
     public init(store: any MessageStore, latestID: Int64, maxBatch: Int = 512, broadcast: @escaping Broadcast) {
         self.store = store
         self.broadcast = broadcast
         self.maxBatch = maxBatch
-        self.lastBroadcastID = latestID
+        self.state = BroadcastState(lastBroadcastID: latestID)
     }
 
-    /// Stores a message (with the next group commit) and broadcasts it if it is new.
+    /// Queues a message for the next group commit; `completion` gets its outcome after
+    /// it was broadcast (if new).
+    public func insert(_ message: NewMessage, completion: @escaping InsertCompletion) {
+        enqueue { $0.inserts.append(PendingInsert(message: message, completion: completion)) }
+    }
+
+    /// Sends a subscriber every message after `after` that was broadcast already, then lets
+    /// `deliver` join it to the live broadcast, both before the next broadcast leaves.
+    public func subscribe(after: Int64, deliver: @escaping @Sendable ([StoredMessage]) -> Void, completion: @escaping SubscribeCompletion) {
+        enqueue { $0.subscriptions.append(PendingSubscription(after: after, deliver: deliver, completion: completion)) }
+    }
+
     public func insert(_ message: NewMessage) async -> Result<InsertOutcome, any Error> {
-        await withCheckedContinuation { continuation in
-            inserts.append(PendingInsert(message: message, continuation: continuation))
-            startDraining()
-        }
+        await withCheckedContinuation { continuation in insert(message) { continuation.resume(returning: $0) } }
     }
 
-    /// Sends a subscriber every message after `after` that was broadcast already, then
-    /// `join` lets it into the live broadcast, both before the next broadcast leaves.
     public func subscribe(after: Int64, deliver: @escaping @Sendable ([StoredMessage]) -> Void) async -> Result<Void, any Error> {
-        await withCheckedContinuation { continuation in
-            subscriptions.append(PendingSubscription(after: after, deliver: deliver, continuation: continuation))
-            startDraining()
+        await withCheckedContinuation { continuation in subscribe(after: after, deliver: deliver) { continuation.resume(returning: $0) } }
+    }
+
+    /// Waits until everything queued so far is committed, broadcast and acknowledged (or
+    /// `timeout` passes): for a graceful shutdown.
+    public func waitUntilIdle(timeout: Duration) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while queue.withLockedValue({ $0.draining }), clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 
-    private func startDraining() {
-        guard !draining else { return }
-        draining = true
-        Task { await self.drain() }
+    private func enqueue(_ add: (inout Queue) -> Void) {
+        let start = queue.withLockedValue { queue -> Bool in
+            add(&queue)
+            guard !queue.draining else { return false }
+            queue.draining = true
+            return true
+        }
+        if start { Task { await self.drain() } }
     }
 
     private func drain() async {
-        while !inserts.isEmpty || !subscriptions.isEmpty {
-            if !subscriptions.isEmpty {
-                let batch = subscriptions
-                subscriptions = []
-                await catchUp(batch)
+        while true {
+            let (subscriptions, inserts) = queue.withLockedValue { queue -> ([PendingSubscription], [PendingInsert]) in
+                let subscriptions = queue.subscriptions
+                queue.subscriptions = []
+                let inserts = Array(queue.inserts.prefix(maxBatch))
+                queue.inserts.removeFirst(inserts.count)
+                if subscriptions.isEmpty && inserts.isEmpty { queue.draining = false }
+                return (subscriptions, inserts)
             }
-            if !inserts.isEmpty {
-                let batch = Array(inserts.prefix(maxBatch))
-                inserts.removeFirst(batch.count)
-                await commit(batch)
-            }
+            if subscriptions.isEmpty && inserts.isEmpty { return }
+            if !subscriptions.isEmpty { await catchUp(subscriptions) }
+            if !inserts.isEmpty { await commit(inserts) }
         }
-        draining = false
     }
 
     private func commit(_ batch: [PendingInsert]) async {
@@ -83,14 +115,14 @@ public actor ChatWriter {
             for (pending, outcome) in zip(batch, outcomes) {
                 if case .inserted(let message) = outcome {
                     broadcast(message)
-                    lastBroadcastID = max(lastBroadcastID, message.id)
-                    recent.append(message)
-                    if recent.count > recentCapacity { recent.removeFirst() }
+                    state.lastBroadcastID = max(state.lastBroadcastID, message.id)
+                    state.recent.append(message)
+                    if state.recent.count > recentCapacity { state.recent.removeFirst() }
                 }
-                pending.continuation.resume(returning: .success(outcome))
+                pending.completion(.success(outcome))
             }
         } catch {
-            for pending in batch { pending.continuation.resume(returning: .failure(error)) }
+            for pending in batch { pending.completion(.failure(error)) }
         }
     }
 
@@ -98,23 +130,24 @@ public actor ChatWriter {
         for subscription in batch {
             do {
                 var missed: [StoredMessage] = []
-                if subscription.after < lastBroadcastID {
-                    if let first = recent.first, first.id <= subscription.after + 1 {
-                        missed = recent.filter { $0.id > subscription.after }
+                let last = state.lastBroadcastID
+                if subscription.after < last {
+                    if let first = state.recent.first, first.id <= subscription.after + 1 {
+                        missed = state.recent.filter { $0.id > subscription.after }
                     } else {
                         var after = subscription.after
-                        while after < lastBroadcastID {
-                            let page = try await store.messages(after: after, limit: 500).filter { $0.id <= lastBroadcastID }
-                            guard let last = page.last else { break }
+                        while after < last {
+                            let page = try await store.messages(after: after, limit: 500).filter { $0.id <= last }
+                            guard let final = page.last else { break }
                             missed += page
-                            after = last.id
+                            after = final.id
                         }
                     }
                 }
                 subscription.deliver(missed)
-                subscription.continuation.resume(returning: .success(()))
+                subscription.completion(.success(()))
             } catch {
-                subscription.continuation.resume(returning: .failure(error))
+                subscription.completion(.failure(error))
             }
         }
     }

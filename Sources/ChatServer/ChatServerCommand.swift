@@ -33,12 +33,23 @@ struct ChatServerCommand: AsyncParsableCommand {
         let io = SocketIOServer(configuration: configuration, fallback: responder)
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxMessageLength = options.maxMessageLength
-        _ = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
+        let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
         let channel = try await io.bind(host: options.host, port: options.port, group: MultiThreadedEventLoopGroup.singleton)
         logger.info("chat-server listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "latest_id": "\(latestID)"])
         print("chat-server listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
-        try await channel.closeFuture.get()
+
+        let signal = await ShutdownSignal.wait()
+        // Graceful shutdown: stop accepting; let queued inserts commit, broadcast and be
+        // acknowledged; then close every session with "server shutting down", so clients
+        // reconnect (and, to the next server, replay from their serverOffset).
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        try? await channel.close()
+        await chat.writer.waitUntilIdle(timeout: .seconds(10))
+        io.engine.closeAllSessions()
+        try? await Task.sleep(for: .milliseconds(200))  // let the close frames leave
+        await store.shutdown()
+        logger.info("stopped")
     }
 
     /// Opens the store named by DATABASE_URL (SQLite under DATA_DIR when unset) and applies

@@ -14,6 +14,16 @@ public struct EngineIOConfiguration: Sendable {
     public var closeTimeout: TimeAmount = .milliseconds(30_000)
     /// The largest message or POST body accepted, in bytes (`maxPayload` in the open packet).
     public var maxHttpBufferSize: Int = 1_000_000
+    /// Bytes a WebSocket may have waiting to be sent before its client counts as slow (the
+    /// channel's high water mark). A client still this far behind after
+    /// `slowConsumerTimeout` is disconnected ("transport error", so it can recover) rather
+    /// than let its backlog grow. 0 turns the check off.
+    public var maxOutboundBytes: Int = 1 << 20
+    /// How long a WebSocket may stay above `maxOutboundBytes`.
+    public var slowConsumerTimeout: TimeAmount = .seconds(10)
+    /// Packets a polling session may have queued for its next GET; past that the client is
+    /// disconnected as a slow consumer ("transport error").
+    public var maxPollingQueue: Int = 10_000
     /// Which transports clients may use.
     public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
     /// Which browser origins may talk to the server.

@@ -56,6 +56,10 @@ public final class EngineIOServer: Sendable {
     /// Installs the HTTP server pipeline, the WebSocket upgrader and the request router on
     /// a new connection. Call it on the channel's event loop.
     public func configureChannel(_ channel: any Channel) throws {
+        if configuration.maxOutboundBytes > 0 {
+            let high = configuration.maxOutboundBytes
+            _ = channel.setOption(.writeBufferWaterMark, value: .init(low: high / 2, high: high))
+        }
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: max(configuration.maxHttpBufferSize, 1 << 14),
             // WebSocketTransportHandler answers protocol errors itself, closing gracefully.
@@ -149,6 +153,13 @@ public final class EngineIOServer: Sendable {
             handshake.transport == .polling && configuration.transports.contains(.websocket) ? [.websocket] : []
         session.open(upgrades: upgrades, webSocket: webSocket)
         return session
+    }
+
+    /// Closes every session with "server shutting down" (a reason clients reconnect after),
+    /// without waiting for polling clients to come back for their `1`.
+    public func closeAllSessions() {
+        let all = sessions.withLockedValue { Array($0.values) }
+        for entry in all { entry.session.closeNow(reason: .serverShuttingDown) }
     }
 
     func sessionUpgraded(_ id: String) {

@@ -44,7 +44,7 @@ public final class EngineIOSession: @unchecked Sendable {
         self.handshake = handshake
         self.configuration = configuration
         self.server = server
-        self.machine = SessionStateMachine(transport: handshake.transport)
+        self.machine = SessionStateMachine(transport: handshake.transport, maxQueuedPackets: configuration.maxPollingQueue)
     }
 
     // MARK: Public API
@@ -95,10 +95,13 @@ public final class EngineIOSession: @unchecked Sendable {
         }
     }
 
-    /// Ends the session at once with "transport error".
-    func transportFailed() {
-        eventLoop.assertInEventLoop()
-        if let action = machine.transportFailed() { perform(action) }
+    /// Ends the session at once with `reason`, without waiting for a polling GET.
+    func closeNow(reason: EngineIOCloseReason) {
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { self.closeNow(reason: reason) }
+            return
+        }
+        if let action = machine.closeNow(reason: reason) { perform(action) }
     }
 
     // MARK: Opening
@@ -198,6 +201,8 @@ public final class EngineIOSession: @unchecked Sendable {
         case .answerPoll(let packets):
             pendingPoll?.answer(packets)
             pendingPoll = nil
+        case .close(let action):
+            perform(action)
         }
     }
 
@@ -234,7 +239,7 @@ public final class EngineIOSession: @unchecked Sendable {
             pendingPoll?.answer(packets)
         }
         pendingPoll = nil
-        if action.closeWebSocket { webSocket?.close() }
+        if action.closeWebSocket { webSocket?.close(code: action.reason == .serverShuttingDown ? .goingAway : .normalClosure) }
         webSocket = nil
         if action.closeUpgradeCandidate { upgradeCandidate?.close() }
         upgradeCandidate = nil

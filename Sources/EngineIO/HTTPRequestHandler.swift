@@ -124,7 +124,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .POST:
                 if head.headers.first(name: "content-type") == "application/octet-stream" {
                     // Protocol 4 sends binary as base64 text; the reference ends the session.
-                    session.eventLoop.execute { session.transportFailed() }
+                    session.closeNow(reason: .transportError)
                     return .failure(Self.errorResponse(.badRequest))
                 }
                 if let length = head.headers.first(name: "content-length").flatMap(Int.init),

@@ -52,6 +52,8 @@ struct SessionStateMachine {
         case none
         case writeWebSocket(EngineIOOutboundPacket)
         case answerPoll([EngineIOOutboundPacket])
+        /// The polling client stopped fetching: its queue is full, the session ends.
+        case close(CloseAction)
     }
 
     enum PollAction: Hashable {
@@ -94,8 +96,12 @@ struct SessionStateMachine {
     /// those packets are written as they are sent.
     private(set) var writeBuffer: [EngineIOOutboundPacket] = []
 
-    init(transport: EngineIOTransportKind) {
+    /// Packets a polling session may queue before its client counts as too slow.
+    let maxQueuedPackets: Int
+
+    init(transport: EngineIOTransportKind, maxQueuedPackets: Int = 10_000) {
         self.state = .open(Open(transport: transport))
+        self.maxQueuedPackets = maxQueuedPackets
     }
 
     var isClosed: Bool { state == .closed }
@@ -112,6 +118,9 @@ struct SessionStateMachine {
     mutating func send(_ packet: EngineIOOutboundPacket) -> SendAction {
         guard case .open(var open) = state else { return .none }
         if open.transport == .websocket { return .writeWebSocket(packet) }
+        guard writeBuffer.count < maxQueuedPackets || open.pollPending else {
+            return .close(close(open, reason: .transportError))
+        }
         writeBuffer.append(packet)
         guard open.pollPending else { return .none }
         open.pollPending = false
@@ -290,11 +299,12 @@ struct SessionStateMachine {
         return .close(close(open, reason: reason))
     }
 
-    /// The client broke the transport's rules (a binary POST body, say): the session ends
-    /// at once, as the reference's transport errors do, without waiting for a GET.
-    mutating func transportFailed() -> CloseAction? {
+    /// Ends the session at once, without waiting for a GET to carry the `1`: the client
+    /// broke the transport's rules ("transport error", as the reference's transport errors
+    /// do), or the server is going away ("server shutting down").
+    mutating func closeNow(reason: EngineIOCloseReason) -> CloseAction? {
         switch state {
-        case .open(let open), .closing(let open): close(open, reason: .transportError)
+        case .open(let open), .closing(let open): close(open, reason: reason)
         case .closed: nil
         }
     }

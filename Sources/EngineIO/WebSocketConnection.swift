@@ -4,8 +4,13 @@ import NIOWebSocket
 
 /// The write side of one WebSocket, as a session sees it. Its identity tells the session
 /// which of its WebSockets (the active one or an upgrading one) an event came from.
-final class WebSocketConnection: Sendable {
+final class WebSocketConnection: @unchecked Sendable {
+    // @unchecked Sendable: `channel`, `batcher` and `closing` are immutable or atomic;
+    // `flushPending` is read and written only on the channel's event loop, by
+    // `writeOnLoop` and the loop's `FlushBatcher`.
     let channel: Channel
+    private let batcher: FlushBatcher
+    var flushPending = false
     private let closing = ManagedAtomic(false)
 
     /// How long a closing connection waits for the client to close its side.
@@ -13,10 +18,12 @@ final class WebSocketConnection: Sendable {
 
     init(channel: Channel) {
         self.channel = channel
+        self.batcher = FlushBatcher.forLoop(channel.eventLoop)
     }
 
-    /// Writes packets as frames and flushes once. Safe from any thread: off the channel's
-    /// event loop NIO hops the write onto it.
+    /// Writes packets as frames; the loop's batcher flushes them with whatever else was
+    /// written to this connection in the same tick. Safe from any thread: off the channel's
+    /// event loop the write hops onto it.
     func write(_ packets: some Collection<EngineIOOutboundPacket>) {
         guard !packets.isEmpty else { return }
         if channel.eventLoop.inEventLoop {
@@ -36,7 +43,7 @@ final class WebSocketConnection: Sendable {
             let frame = WebSocketFrame(fin: true, opcode: packet.kind == .text ? .text : .binary, data: packet.bytes)
             channel.write(frame, promise: nil)
         }
-        channel.flush()
+        batcher.needsFlush(self)
     }
 
     /// Sends a close frame with `code` and closes the connection, once.

@@ -19,6 +19,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     private var target: Target?
     private var session: EngineIOSession?
     private var sawError = false
+    private var slowConsumerTimer: Scheduled<Void>?
 
     init(server: EngineIOServer, connection: WebSocketConnection, target: Target) {
         self.server = server
@@ -86,7 +87,28 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         closeWithError(code, context: context)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            slowConsumerTimer?.cancel()
+            slowConsumerTimer = nil
+        } else if slowConsumerTimer == nil {
+            // The client reads slower than the server writes: give it `slowConsumerTimeout`
+            // to catch up, then drop it instead of letting its backlog grow.
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            slowConsumerTimer = context.eventLoop.scheduleTask(in: server.configuration.slowConsumerTimeout) {
+                let (handler, context) = bound.value
+                guard !context.channel.isWritable else { return }
+                handler.sawError = true
+                handler.notifySessionClosed()
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        slowConsumerTimer?.cancel()
+        slowConsumerTimer = nil
         notifySessionClosed()
         context.fireChannelInactive()
     }

@@ -232,6 +232,24 @@ import Testing
         #expect(machine.closeTimeoutElapsed() == nil)
     }
 
+    @Test func aPollingClientThatStopsFetchingIsDropped() {
+        var machine = Machine(transport: .polling, maxQueuedPackets: 3)
+        for _ in 0..<3 { #expect(machine.send(hello) == .none) }
+        guard case .close(let action) = machine.send(hello) else {
+            Issue.record("expected the full queue to close the session")
+            return
+        }
+        #expect(action.reason == .transportError)
+    }
+
+    @Test func closeNowDoesNotWaitForAGet() {
+        var machine = Machine(transport: .polling)
+        _ = machine.send(hello)
+        #expect(machine.closeNow(reason: .serverShuttingDown)?.reason == .serverShuttingDown)
+        #expect(machine.isClosed)
+        #expect(machine.closeNow(reason: .transportError) == nil)
+    }
+
     @Test func serverCloseOnWebSocketClosesIt() {
         var machine = Machine(transport: .websocket)
         #expect(machine.closeRequested() == .close(.init(reason: .forcedClose, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))

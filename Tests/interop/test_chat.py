@@ -181,3 +181,24 @@ def test_database_outage_no_ack_until_stored_then_once():
         ada.close()
         bob.close()
         chat.stop()
+
+
+def test_graceful_shutdown_acks_what_it_stored_and_lets_clients_reconnect():
+    import signal
+
+    chat = ChatServer("sqlite")
+    ada = ChatClient(chat, "ada")
+    acks = []
+    reasons = []
+    ada.client.on("disconnect", lambda *args: reasons.append(args))
+    for i in range(50):
+        ada.client.emit("chat message", (f"in flight {i}", f"shutdown-{i}"), callback=lambda *args: acks.append(args))
+    chat.server.process.send_signal(signal.SIGTERM)
+    assert chat.server.process.wait(timeout=15) == 0  # exits by itself, cleanly
+    time.sleep(0.3)
+    assert reasons, "the client was not told the server went away"
+    chat.server = type(chat.server)("chat-server", chat.env, port=chat.server.port)  # the next server, same database
+    stored = [r["content"] for r in chat.all_rows()]
+    assert len(acks) <= len(stored)  # every acknowledged message was stored
+    assert stored == [f"in flight {i}" for i in range(len(stored))]
+    chat.stop()

@@ -1,0 +1,53 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Flushes each WebSocket written to during an event-loop tick once, after everything
+/// already queued on the loop has run: broadcasts that land together reach a client in one
+/// `writev` instead of one system call each.
+final class FlushBatcher: @unchecked Sendable {
+    // @unchecked Sendable: `eventLoop` is immutable; `pending` and `scheduled` are touched
+    // only on `eventLoop` (asserted), as are the connections' `flushPending` flags.
+
+    let eventLoop: any EventLoop
+    private var pending: [WebSocketConnection] = []
+    private var scheduled = false
+
+    private init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    private static let batchers = NIOLockedValueBox<[ObjectIdentifier: FlushBatcher]>([:])
+
+    /// The batcher of `eventLoop`. Taken once per connection, not per write.
+    static func forLoop(_ eventLoop: any EventLoop) -> FlushBatcher {
+        batchers.withLockedValue { batchers in
+            let key = ObjectIdentifier(eventLoop)
+            if let batcher = batchers[key] { return batcher }
+            let batcher = FlushBatcher(eventLoop: eventLoop)
+            batchers[key] = batcher
+            return batcher
+        }
+    }
+
+    func needsFlush(_ connection: WebSocketConnection) {
+        eventLoop.assertInEventLoop()
+        if !connection.flushPending {
+            connection.flushPending = true
+            pending.append(connection)
+        }
+        if !scheduled {
+            scheduled = true
+            eventLoop.execute { self.flushAll() }
+        }
+    }
+
+    private func flushAll() {
+        scheduled = false
+        let connections = pending
+        pending.removeAll(keepingCapacity: true)
+        for connection in connections {
+            connection.flushPending = false
+            connection.channel.flush()
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a benchmark connection does with what it receives. Called on its event loop.
+protocol BenchClientDelegate: AnyObject {
+    func connected(_ client: BenchClient)
+    func received(_ client: BenchClient, text: ByteBuffer)
+    func closed(_ client: BenchClient)
+}
+
+/// One raw Socket.IO client over a WebSocket: it answers pings, joins `/` with an auth
+/// payload, and hands every other text frame to its delegate. No JSON parsing, no
+/// per-message allocation beyond NIO's own, so the generator stays cheap.
+final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked Sendable: all state is touched on the channel's event loop only.
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let index: Int
+    private let auth: String
+    private weak var delegate: (any BenchClientDelegate)?
+    private var context: ChannelHandlerContext?
+    private(set) var isConnected = false
+    private static let mask = WebSocketMaskingKey([0x11, 0x22, 0x33, 0x44])
+
+    init(index: Int, auth: String, delegate: any BenchClientDelegate) {
+        self.index = index
+        self.auth = auth
+        self.delegate = delegate
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if getenv("BENCH_DEBUG") != nil { let line = "frame \(frame.opcode) \(String(buffer: frame.unmaskedData))\n"; _ = line.withCString { Glibc.write(2, $0, strlen($0)) } }
+        guard frame.opcode == .text else {
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
+        let text = frame.unmaskedData
+        guard let first = text.getInteger(at: text.readerIndex, as: UInt8.self) else { return }
+        switch first {
+        case UInt8(ascii: "0"):
+            send("40" + auth)
+        case UInt8(ascii: "2"):
+            send("3")
+        case UInt8(ascii: "4"):
+            if !isConnected, text.readableBytes >= 2, text.getInteger(at: text.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "0") {
+                isConnected = true
+                delegate?.connected(self)
+            } else {
+                delegate?.received(self, text: text)
+            }
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        isConnected = false
+        delegate?.closed(self)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Sends a text frame. Call on the event loop.
+    func send(_ text: String) {
+        guard let context else { return }
+        let buffer = context.channel.allocator.buffer(string: text)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: Self.mask, data: buffer)), promise: nil)
+    }
+
+    /// Drops the TCP connection without a close frame: a lost link.
+    func cut() {
+        context?.close(promise: nil)
+    }
+
+    var eventLoop: (any EventLoop)? { context?.eventLoop }
+
+    /// Connects to `host:port`, upgrades to WebSocket at `path`, installs `client`.
+    static func connect(
+        host: String, port: Int, path: String, client: BenchClient, group: any EventLoopGroup, localAddress: String?
+    ) -> EventLoopFuture<any Channel> {
+        var bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .connectTimeout(.seconds(30))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOWebSocketClientUpgrader(
+                        maxFrameSize: 1 << 20,
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
+                        }
+                    )
+                    // The open packet can arrive in the same read as the 101: keep those bytes.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        leftOverBytesStrategy: .forwardBytes,
+                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+                    )
+                }
+            }
+        if let localAddress {
+            bootstrap = bootstrap.bind(to: try! SocketAddress(ipAddress: localAddress, port: 0))
+        }
+        return bootstrap.connect(host: host, port: port).flatMap { channel in
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: "\(host):\(port)")
+            headers.add(name: "Content-Length", value: "0")
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path + "?EIO=4&transport=websocket", headers: headers)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            return channel.writeAndFlush(HTTPClientRequestPart.end(nil)).map { channel }
+        }
+    }
+}

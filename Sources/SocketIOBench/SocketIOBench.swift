@@ -1,0 +1,238 @@
+import ArgumentParser
+import Histogram
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A load generator for any Socket.IO v4 server that runs the chat's `chat message` event.
+/// Each scenario prints one JSON line.
+@main
+struct SocketIOBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "socketio-bench",
+        abstract: "Load generator for Socket.IO v4 chat servers; prints one JSON line per scenario.",
+        subcommands: [Idle.self, Fanout.self, Chat.self]
+    )
+}
+
+struct Target: ParsableArguments {
+    @Option(help: "Server host.") var host = "127.0.0.1"
+    @Option(help: "Server port.") var port = 3000
+    @Option(help: "Socket.IO path.") var path = "/socket.io/"
+    @Option(help: "Server process id, for CPU and memory figures.") var serverPid: Int32?
+    @Option(help: "A label for the server in the output.") var label = "server"
+    @Option(help: "Connections opened at once while connecting.") var connectConcurrency = 200
+    @Option(help: "Comma-separated loopback source addresses to spread connections over.") var sources = ""
+}
+
+/// Connects `count` clients, `concurrency` at a time; returns the seconds it took.
+func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGroup) async throws -> Double {
+    let started = Load.now()
+    let promise = load.loop.makePromise(of: Void.self)
+    let sources = target.sources.split(separator: ",").map(String.init)
+    try await load.loop.submit {
+        load.expectedConnections = load.connected + count
+        load.connectPromise = promise
+        let base = load.clients.count
+        for index in base..<(base + count) {
+            // A serverOffset far ahead: the chat replays no history to benchmark clients.
+            load.clients.append(BenchClient(index: index, auth: #"{"username":"bench\#(index)","serverOffset":"999999999999"}"#, delegate: load))
+        }
+    }.get()
+    let newClients = try await load.loop.submit { Array(load.clients.suffix(count)) }.get()
+    if getenv("BENCH_DEBUG") != nil { FileHandleStderr.write("connecting \(newClients.count)\n") }
+    var next = 0
+    var inFlight: [EventLoopFuture<any Channel>] = []
+    while next < count {
+        let client = newClients[next]
+        let source = sources.isEmpty ? nil : sources[next % sources.count]
+        inFlight.append(BenchClient.connect(host: target.host, port: target.port, path: target.path, client: client, group: group, localAddress: source))
+        next += 1
+        if inFlight.count >= target.connectConcurrency {
+            for future in inFlight {
+                do { _ = try await future.get() } catch { FileHandleStderr.write("connect failed: \(error)\n") }
+            }
+            inFlight.removeAll()
+        }
+    }
+    for future in inFlight {
+        do { _ = try await future.get() } catch { FileHandleStderr.write("connect failed: \(error)\n") }
+    }
+    try await promise.futureResult.get()
+    return Double(Load.now() - started) / 1e9
+}
+
+func json(_ pairs: KeyValuePairs<String, Any?>) -> String {
+    var parts: [String] = []
+    for (key, value) in pairs {
+        let rendered: String
+        switch value {
+        case let value as String: rendered = "\"\(value)\""
+        case let value as Double: rendered = value.isFinite ? String(format2(value)) : "null"
+        case let value as Int: rendered = String(value)
+        case let value as UInt64: rendered = String(value)
+        case let value as Bool: rendered = value ? "true" : "false"
+        default: rendered = "null"
+        }
+        parts.append("\"\(key)\":\(rendered)")
+    }
+    return "{" + parts.joined(separator: ",") + "}"
+}
+
+func format2(_ value: Double) -> String {
+    let scaled = (value * 1000).rounded() / 1000
+    return String(scaled)
+}
+
+func sleepSeconds(_ seconds: Double) async throws {
+    try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+}
+
+/// Idle connections: connect rate, and the server's memory per connection.
+struct Idle: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option(help: "Connections.") var connections = 1000
+    @Option(help: "Seconds to hold them (long enough for heartbeats).") var hold = 10.0
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let load = Load(loop: group.next())
+        let stats = target.serverPid.map(ProcessStats.init)
+        let rssBefore = stats?.residentBytes()
+        let connectSeconds = try await connectAll(load, target: target, count: connections, group: group)
+        try await sleepSeconds(hold)
+        let (alive, closed) = try await load.loop.submit { (load.clients.filter(\.isConnected).count, load.closed) }.get()
+        let rssAfter = stats?.residentBytes()
+        let perConnection = rssBefore.flatMap { before in rssAfter.map { Double($0 - before) / Double(connections) } }
+        print(
+            json([
+                "scenario": "idle", "server": target.label, "connections": connections,
+                "connect_seconds": connectSeconds, "connects_per_second": Double(connections) / connectSeconds,
+                "held_seconds": hold, "alive_after_hold": alive, "closed": closed,
+                "server_rss_before_mib": rssBefore.map { Double($0) / 1_048_576 }, "server_rss_after_mib": rssAfter.map { Double($0) / 1_048_576 },
+                "server_rss_per_connection_kib": perConnection.map { $0 / 1024 },
+            ])
+        )
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Broadcast fan-out: receivers, senders at a total rate, latency, losses, server CPU.
+struct Fanout: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option(help: "Receiving connections.") var receivers = 200
+    @Option(help: "Sending connections.") var senders = 1
+    @Option(help: "Messages per second, all senders together.") var rate = 100.0
+    @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
+    @Option(help: "Seconds measured.") var duration = 10.0
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let load = Load(loop: group.next())
+        let (receivers, senders) = (self.receivers, self.senders)
+        try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
+        // Senders are clients 0..<senders, so that a sender's index is its sender number.
+        _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+        try await sleepSeconds(1)
+        let stats = target.serverPid.map(ProcessStats.init)
+
+        let started = Load.now()
+        let rate = self.rate
+        let ticker = load.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(5)) { _ in
+            let due = Int(Double(Load.now() - started) / 1e9 * rate) - load.sent
+            for n in 0..<max(due, 0) { load.send(from: (load.sent + n) % senders) }
+        }
+        try await sleepSeconds(warmup)
+        let (cpu0, deliveries0) = try await load.loop.submit { () -> (Double?, Int) in
+            load.latency.reset()
+            return (stats?.cpuSeconds(), load.deliveries)
+        }.get()
+        let t0 = Load.now()
+        try await sleepSeconds(duration)
+        let (cpu1, deliveries1) = try await load.loop.submit { (stats?.cpuSeconds(), load.deliveries) }.get()
+        let t1 = Load.now()
+        ticker.cancel()
+        try await sleepSeconds(3)  // drain
+
+        let result = try await load.loop.submit { () -> String in
+            let receiverUnique = load.unique[senders...]
+            let receiverDuplicates = load.duplicates[senders...]
+            let expected = load.acked
+            let losses = receiverUnique.map { max(expected - $0, 0) }
+            let delivered = deliveries1 - deliveries0
+            let seconds = Double(t1 - t0) / 1e9
+            let cpu = cpu0.flatMap { c0 in cpu1.map { $0 - c0 } }
+            return json([
+                "scenario": "fanout", "server": target.label, "receivers": receivers, "senders": senders, "rate": rate,
+                "seconds": seconds, "sent": load.sent, "acked": load.acked, "ack_errors": load.ackErrors,
+                "delivered_per_second": Double(delivered) / seconds,
+                "latency_p50_ms": Double(load.latency.valueAtPercentile(50)) / 1000,
+                "latency_p99_ms": Double(load.latency.valueAtPercentile(99)) / 1000,
+                "latency_max_ms": Double(load.latency.max) / 1000,
+                "lost_total": losses.reduce(0, +), "receivers_with_loss": losses.filter { $0 > 0 }.count,
+                "duplicates_total": receiverDuplicates.reduce(0, +), "out_of_order": load.outOfOrder,
+                "server_cpu_seconds": cpu, "server_cpu_ms_per_1000_delivered": cpu.map { $0 * 1000 / Double(delivered) * 1000 },
+                "server_rss_mib": stats?.residentBytes().map { Double($0) / 1_048_576 },
+            ])
+        }.get()
+        print(result)
+        try await group.shutdownGracefully()
+    }
+}
+
+/// The durable path: senders each keep a window of messages in flight; throughput of
+/// insert + broadcast + ack, and ack latency.
+struct Chat: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option(help: "Sending connections.") var senders = 50
+    @Option(help: "Messages each sender keeps unacknowledged.") var window = 4
+    @Option(help: "Receiving connections besides the senders.") var receivers = 1
+    @Option(help: "Seconds measured.") var duration = 10.0
+    @Option(help: "A label for the store in the output.") var store = "?"
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let load = Load(loop: group.next())
+        let (receivers, senders) = (self.receivers, self.senders)
+        try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
+        _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+        try await sleepSeconds(1)
+        let stats = target.serverPid.map(ProcessStats.init)
+        let window = self.window
+        let (cpu0, t0) = try await load.loop.submit { (stats?.cpuSeconds(), Load.now()) }.get()
+        let ticker = load.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
+            for sender in 0..<senders where load.inFlight[sender] < window {
+                for _ in load.inFlight[sender]..<window { load.send(from: sender) }
+            }
+        }
+        try await sleepSeconds(duration)
+        ticker.cancel()
+        let (acked, cpu1, t1) = try await load.loop.submit { (load.acked, stats?.cpuSeconds(), Load.now()) }.get()
+        try await sleepSeconds(2)
+        let result = try await load.loop.submit { () -> String in
+            let seconds = Double(t1 - t0) / 1e9
+            let cpu = cpu0.flatMap { c0 in cpu1.map { $0 - c0 } }
+            return json([
+                "scenario": "chat", "server": target.label, "store": store, "senders": senders, "window": window,
+                "seconds": seconds, "sent": load.sent, "acked": acked, "ack_errors": load.ackErrors,
+                "acked_per_second": Double(acked) / seconds,
+                "ack_latency_p50_ms": Double(load.ackLatency.valueAtPercentile(50)) / 1000,
+                "ack_latency_p99_ms": Double(load.ackLatency.valueAtPercentile(99)) / 1000,
+                "ack_latency_max_ms": Double(load.ackLatency.max) / 1000,
+                "duplicates_total": load.duplicates.reduce(0, +), "out_of_order": load.outOfOrder,
+                "server_cpu_seconds": cpu,
+            ])
+        }.get()
+        print(result)
+        try await group.shutdownGracefully()
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ text: String) {
+        _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+}

@@ -1,0 +1,107 @@
+"""Turns the benchmark's JSON lines into BENCHMARKS.md, with the machine description and
+the ratios against python-socketio."""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        memory = int(f.readline().split()[1]) / 1024 / 1024
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Linux {platform.release()}, {swift[0] if swift else 'swift ?'}"
+
+
+def find(results, scenario, server, **match):
+    for r in results:
+        if r["scenario"] == scenario and r["server"] == server and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}"
+
+
+def main():
+    results = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+    out = []
+    out.append("# Benchmarks\n")
+    out.append(f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {machine()}.")
+    out.append("Server and load generator share the machine. Produced by `scripts/bench.sh`, which")
+    out.append("builds in release mode and runs `socketio-bench` (this package's SwiftNIO load generator,")
+    out.append("one event-loop thread) against `chat-server` and against the same chat on python-socketio")
+    out.append("5.18 (AsyncServer on aiohttp, messages kept in memory: its most favourable store).\n")
+
+    out.append("## Idle connections\n")
+    out.append("| server | connections | connects/s | alive after heartbeats | server RSS per connection |")
+    out.append("| --- | --- | --- | --- | --- |")
+    for r in results:
+        if r["scenario"] == "idle":
+            out.append(f"| {r['server']} | {fmt(r['connections'])} | {fmt(r['connects_per_second'], 0)} | {fmt(r['alive_after_hold'])} | {fmt(r['server_rss_per_connection_kib'])} KiB |")
+
+    out.append("\n## Broadcast fan-out (one sender, `chat message` with ack, stored and broadcast)\n")
+    out.append("| server | receivers | msg/s | delivered/s | latency p50 / p99 / max | lost | duplicates | server CPU per 1,000 delivered |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        if r["scenario"] == "fanout":
+            out.append(
+                f"| {r['server']} | {fmt(r['receivers'])} | {fmt(r['rate'], 0)} | {fmt(r['delivered_per_second'], 0)} | "
+                f"{fmt(r['latency_p50_ms'])} / {fmt(r['latency_p99_ms'])} / {fmt(r['latency_max_ms'])} ms | {fmt(r['lost_total'])} | "
+                f"{fmt(r['duplicates_total'])} | {fmt(r['server_cpu_ms_per_1000_delivered'])} ms |"
+            )
+
+    out.append("\n## The durable chat path (50 senders, 4 messages in flight each)\n")
+    out.append("| server | store | acked msg/s | ack latency p50 / p99 / max | server CPU s |")
+    out.append("| --- | --- | --- | --- | --- |")
+    for r in results:
+        if r["scenario"] == "chat":
+            out.append(
+                f"| {r['server']} | {r['store']} | {fmt(r['acked_per_second'], 0)} | "
+                f"{fmt(r['ack_latency_p50_ms'])} / {fmt(r['ack_latency_p99_ms'])} / {fmt(r['ack_latency_max_ms'])} ms | {fmt(r['server_cpu_seconds'])} |"
+            )
+
+    out.append("\n## Ratios against python-socketio (same run)\n")
+    swift_fan = find(results, "fanout", "swift", receivers=200)
+    py_fan = find(results, "fanout", "python-socketio", receivers=200)
+    if swift_fan and py_fan and swift_fan.get("server_cpu_ms_per_1000_delivered") and py_fan.get("server_cpu_ms_per_1000_delivered"):
+        ratio = swift_fan["server_cpu_ms_per_1000_delivered"] / py_fan["server_cpu_ms_per_1000_delivered"]
+        out.append(f"- Server CPU per 1,000 delivered broadcasts (200 receivers): **{ratio:.3f} ×** python-socketio's (target ≤ 0.08 ×).")
+    swift_idle = next((r for r in results if r["scenario"] == "idle" and r["server"] == "swift" and py_idle_size(results) == r["connections"]), None)
+    py_idle = find(results, "idle", "python-socketio")
+    if swift_idle and py_idle and py_idle.get("server_rss_per_connection_kib"):
+        ratio = swift_idle["server_rss_per_connection_kib"] / py_idle["server_rss_per_connection_kib"]
+        out.append(f"- Idle memory per connection ({py_idle['connections']:,} connections): **{ratio:.3f} ×** python-socketio's (target ≤ 7 KiB absolute).")
+    out.append("\n## Commands\n")
+    out.append("    scripts/bench.sh                     # everything above, about ten minutes")
+    out.append("    socketio-bench idle --connections N --hold S --server-pid PID")
+    out.append("    socketio-bench fanout --receivers N --senders S --rate R --duration S --server-pid PID")
+    out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID\n")
+    out.append("Raw results (one JSON line per scenario):\n")
+    out.append("```")
+    out.extend(json.dumps(r) for r in results)
+    out.append("```")
+    print("\n".join(out))
+
+
+def py_idle_size(results):
+    r = find(results, "idle", "python-socketio")
+    return r["connections"] if r else None
+
+
+if __name__ == "__main__":
+    main()

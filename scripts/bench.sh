@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The benchmark command (not part of the tests): builds in release mode, runs the load
+# generator's scenarios against chat-server (SQLite and a throwaway MariaDB) and against the
+# same chat on python-socketio, and writes BENCHMARKS.md. Takes about ten minutes.
+# BENCH_QUICK=1 runs every scenario at a small size, to check the command itself.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+
+ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv
+ulimit -n 20000
+
+echo "==> release build"
+swift build -c release --static-swift-stdlib --product chat-server
+swift build -c release --static-swift-stdlib --product socketio-bench
+BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)"
+
+VENV="$ROOT/.venv-bench"
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+if ! cmp -s Tests/bench/requirements.txt "$VENV/.requirements"; then
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r Tests/bench/requirements.txt
+    cp Tests/bench/requirements.txt "$VENV/.requirements"
+fi
+
+WORK="$(mktemp -d /tmp/chat-bench.XXXXXX)"
+RESULTS="$WORK/results.jsonl"
+SERVER_PID=""
+MARIADB_DIR="$WORK/mariadb"
+MARIADB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=3900
+start_server() {  # label, then the command; the server listens on $PORT
+    local label=$1
+    shift
+    PORT=$((PORT + 1))
+    env PORT=$PORT HOST=127.0.0.1 "$@" >"$WORK/$label.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 200); do
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), timeout=0.2)" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    echo "$label did not start" >&2
+    cat "$WORK/$label.log" >&2
+    return 1
+}
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+bench() {  # label, scenario, options...
+    local label=$1 scenario=$2
+    shift 2
+    echo "==> $label: $scenario $*"
+    "$BIN/socketio-bench" "$scenario" --port "$PORT" --server-pid "$SERVER_PID" --label "$label" "$@" | tee -a "$RESULTS"
+}
+
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200
+else
+    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000
+fi
+SWIFT_ENV=(DATA_DIR="$WORK/sqlite" "$BIN/chat-server")
+
+# Idle connections, heartbeats every 5 s while they are held.
+start_server swift env PING_INTERVAL=5000 PING_TIMEOUT=5000 DATA_DIR="$WORK/idle1" "$BIN/chat-server"
+bench swift idle --connections "$IDLE_SMALL" --hold "$HOLD"
+stop_server
+start_server python env PING_INTERVAL=5000 "$VENV/bin/python" Tests/bench/python_chat_server.py
+bench python-socketio idle --connections "$IDLE_SMALL" --hold "$HOLD"
+stop_server
+start_server swift env PING_INTERVAL=5000 PING_TIMEOUT=5000 DATA_DIR="$WORK/idle2" "$BIN/chat-server"
+bench swift idle --connections "$IDLE_LARGE" --hold "$HOLD" --connect-concurrency 500
+stop_server
+start_server swift env PING_INTERVAL=5000 PING_TIMEOUT=5000 DATA_DIR="$WORK/idle3" "$BIN/chat-server"
+bench swift idle --connections "$IDLE_MAX" --hold "$HOLD" --connect-concurrency 500
+stop_server
+
+# Fan-out: 200 receivers at 100 msg/s on both servers, then 1,000 receivers on ours.
+start_server swift "${SWIFT_ENV[@]}"
+bench swift fanout --receivers 200 --rate 100 --duration "$DURATION"
+bench swift fanout --receivers "$FANOUT_BIG" --rate 100 --duration "$DURATION"
+stop_server
+start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
+bench python-socketio fanout --receivers 200 --rate 100 --duration "$DURATION"
+stop_server
+
+# The durable path: insert + broadcast + ack, SQLite then MariaDB.
+start_server swift env DATA_DIR="$WORK/chat-sqlite" "$BIN/chat-server"
+bench swift chat --senders 50 --window 4 --duration "$DURATION" --store sqlite
+stop_server
+"$ROOT/scripts/throwaway-mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
+"$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" \
+    "CREATE DATABASE chat_bench; CREATE USER 'chat'@'127.0.0.1' IDENTIFIED BY 'chatpw'; GRANT ALL ON chat_bench.* TO 'chat'@'127.0.0.1';"
+start_server swift env DATABASE_URL="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT/chat_bench" "$BIN/chat-server"
+bench swift chat --senders 50 --window 4 --duration "$DURATION" --store mariadb
+stop_server
+
+python3 Tests/bench/report.py "$RESULTS" > BENCHMARKS.md
+echo "==> wrote BENCHMARKS.md"
