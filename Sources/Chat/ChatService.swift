@@ -26,8 +26,8 @@ public final class ChatService: Sendable {
         self.configuration = configuration
         self.logger = logger
         let room = configuration.room
-        self.writer = ChatWriter(store: store, latestID: latestID) { message in
-            io.to(room).emit("chat message", arguments: ChatService.arguments(for: message))
+        self.writer = ChatWriter(store: store, latestID: latestID) { messages in
+            io.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
         }
         install()
     }

@@ -10,7 +10,8 @@ import NIOConcurrencyHelpers
 /// its own outcome. New subscribers are caught up and let into the live broadcast between
 /// two batches, so none of them can see id N+1 before N.
 public final class ChatWriter: Sendable {
-    public typealias Broadcast = @Sendable (StoredMessage) -> Void
+    /// Broadcasts newly stored messages, in id order.
+    public typealias Broadcast = @Sendable ([StoredMessage]) -> Void
     public typealias InsertCompletion = @Sendable (Result<InsertOutcome, any Error>) -> Void
     public typealias SubscribeCompletion = @Sendable (Result<Void, any Error>) -> Void
 
@@ -112,15 +113,17 @@ public final class ChatWriter: Sendable {
     private func commit(_ batch: [PendingInsert]) async {
         do {
             let outcomes = try await store.insert(batch.map(\.message))
-            for (pending, outcome) in zip(batch, outcomes) {
-                if case .inserted(let message) = outcome {
-                    broadcast(message)
-                    state.lastBroadcastID = max(state.lastBroadcastID, message.id)
-                    state.recent.append(message)
-                    if state.recent.count > recentCapacity { state.recent.removeFirst() }
-                }
-                pending.completion(.success(outcome))
+            var stored: [StoredMessage] = []
+            for outcome in outcomes {
+                guard case .inserted(let message) = outcome else { continue }
+                stored.append(message)
+                state.lastBroadcastID = max(state.lastBroadcastID, message.id)
+                state.recent.append(message)
+                if state.recent.count > recentCapacity { state.recent.removeFirst() }
             }
+            // The whole batch leaves together, in id order, before any of it is acked.
+            broadcast(stored)
+            for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             for pending in batch { pending.completion(.failure(error)) }
         }

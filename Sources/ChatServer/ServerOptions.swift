@@ -43,6 +43,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "mysql://user:pass@host:port/db to store messages in MySQL/MariaDB; unset, an embedded SQLite database is used. [env: DATABASE_URL]")
     var databaseURL: String = environment("DATABASE_URL") ?? ""
 
+    @Option(help: "Bytes a WebSocket client may fall behind before it counts as slow; 0 turns the check off. [env: MAX_OUTBOUND_BYTES]")
+    var maxOutboundBytes: Int = environment("MAX_OUTBOUND_BYTES").flatMap(Int.init) ?? 1 << 20
+
+    @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
+    var slowConsumerTimeoutMs: Int64 = environment("SLOW_CONSUMER_TIMEOUT_MS").flatMap(Int64.init) ?? 10_000
+
     @Option(help: "Directory of the embedded SQLite database. [env: DATA_DIR]")
     var dataDir: String = environment("DATA_DIR") ?? "data"
 
@@ -68,6 +74,8 @@ struct ServerOptions: ParsableArguments {
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxHttpBufferSize = maxHttpBufferSize
         configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
+        configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
         return configuration
     }
 

@@ -9,6 +9,8 @@ final class MySQLConnection {
     private let mysql: UnsafeMutablePointer<MYSQL>
     private var insert: Statement?
     private var select: Statement?
+    /// Statements whose text depends on a batch's size, by that text.
+    private var sized: [String: Statement] = [:]
 
     static let duplicateEntry: UInt32 = 1062  // ER_DUP_ENTRY
 
@@ -32,7 +34,20 @@ final class MySQLConnection {
     deinit {
         if let insert { mysql_stmt_close(insert) }
         if let select { mysql_stmt_close(select) }
+        for statement in sized.values { mysql_stmt_close(statement) }
         mysql_close(mysql)
+    }
+
+    /// A prepared statement kept for reuse; the cache is bounded.
+    private func prepared(_ sql: String) throws -> Statement {
+        if let statement = sized[sql] { return statement }
+        if sized.count >= 96 {
+            for statement in sized.values { mysql_stmt_close(statement) }
+            sized.removeAll()
+        }
+        let statement = try prepare(sql)
+        sized[sql] = statement
+        return statement
     }
 
     private static func error(_ mysql: UnsafeMutablePointer<MYSQL>) -> MySQLError {
@@ -87,9 +102,94 @@ final class MySQLConnection {
         }
     }
 
-    /// Inserts each message in one transaction; a duplicate client offset fails only its
-    /// own statement (InnoDB rolls back the statement, not the transaction).
+    private struct ConcurrentDuplicate: Error {}
+
+    /// Inserts a batch in one transaction with three round trips whatever its size: which
+    /// client offsets exist already, one multi-row INSERT of the new ones, and their ids.
+    /// Should another writer insert one of them in between (a second server), the batch
+    /// is redone a row at a time.
     func insert(_ batch: [NewMessage]) throws -> [InsertOutcome] {
+        guard batch.count > 1 else { return try insertRowByRow(batch) }
+        try query("START TRANSACTION")
+        do {
+            var seen = Set(try existingOffsets(batch.map(\.clientOffset)))
+            var fresh: [Int] = []  // indexes in `batch` of the messages to store
+            for (index, message) in batch.enumerated() where seen.insert(message.clientOffset).inserted {
+                fresh.append(index)
+            }
+            var ids: [String: Int64] = [:]
+            if !fresh.isEmpty {
+                try insertRows(fresh.map { batch[$0] })
+                ids = try idsOf(fresh.map { batch[$0].clientOffset })
+            }
+            try query("COMMIT")
+            let freshSet = Set(fresh)
+            return batch.indices.map { index in
+                let message = batch[index]
+                guard freshSet.contains(index), let id = ids[message.clientOffset] else { return .duplicate }
+                return .inserted(StoredMessage(id: id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: ""))
+            }
+        } catch is ConcurrentDuplicate {
+            try? query("ROLLBACK")
+            return try insertRowByRow(batch)
+        } catch {
+            try? query("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func placeholders(_ count: Int, _ group: String = "?") -> String {
+        Array(repeating: group, count: count).joined(separator: ",")
+    }
+
+    private func existingOffsets(_ offsets: [String]) throws -> [String] {
+        try idsOf(offsets).map(\.key)
+    }
+
+    /// The ids of the stored messages with these client offsets.
+    private func idsOf(_ offsets: [String]) throws -> [String: Int64] {
+        let unique = Array(Set(offsets))
+        let statement = try prepared("SELECT id, client_offset FROM messages WHERE client_offset IN (\(placeholders(unique.count)))")
+        try withParameters(unique.map { .text($0) }) { binds in
+            guard mysql_stmt_bind_param(statement, binds) == 0, mysql_stmt_execute(statement) == 0 else {
+                throw Self.error(statement: statement)
+            }
+        }
+        defer { mysql_stmt_free_result(statement) }
+        let row = ResultRow(stringColumns: 1)
+        guard mysql_stmt_bind_result(statement, row.binds) == 0, mysql_stmt_store_result(statement) == 0 else {
+            throw Self.error(statement: statement)
+        }
+        var ids: [String: Int64] = [:]
+        while true {
+            let status = mysql_stmt_fetch(statement)
+            if status == 100 { break }
+            guard status == 0 || status == 101 else { throw Self.error(statement: statement) }
+            if let offset = try row.string(column: 1, statement: statement) { ids[offset] = row.id }
+        }
+        return ids
+    }
+
+    private func insertRows(_ messages: [NewMessage]) throws {
+        let statement = try prepared("INSERT INTO messages (client_offset, content, username) VALUES \(placeholders(messages.count, "(?,?,?)"))")
+        var parameters: [Parameter] = []
+        parameters.reserveCapacity(messages.count * 3)
+        for message in messages {
+            parameters += [.text(message.clientOffset), .text(message.content), .optionalText(message.username)]
+        }
+        try withParameters(parameters) { binds in
+            guard mysql_stmt_bind_param(statement, binds) == 0 else { throw Self.error(statement: statement) }
+            if mysql_stmt_execute(statement) != 0 {
+                if mysql_stmt_errno(statement) == Self.duplicateEntry { throw ConcurrentDuplicate() }
+                throw Self.error(statement: statement)
+            }
+        }
+    }
+
+    /// Inserts each message with its own statement in one transaction; a duplicate client
+    /// offset fails only its own statement (InnoDB rolls back the statement, not the
+    /// transaction).
+    func insertRowByRow(_ batch: [NewMessage]) throws -> [InsertOutcome] {
         if insert == nil {
             insert = try prepare("INSERT INTO messages (client_offset, content, username) VALUES (?, ?, ?)")
         }

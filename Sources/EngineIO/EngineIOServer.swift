@@ -46,6 +46,9 @@ public final class EngineIOServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Chat traffic is small: start reads at 512 bytes (NIO adapts upwards as needed)
+            // to keep idle connections lean.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try self.configureChannel(channel) }
             }

@@ -38,6 +38,13 @@ public struct BroadcastOperator: Sendable {
         emit(event, arguments: arguments)
     }
 
+    /// Emits several events of the same name, in order, with one hop per event loop for all
+    /// of them: cheaper than one `emit` each when they leave together.
+    public func emit(_ event: String, batch: [[JSONValue]]) {
+        let packets = batch.map { SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + $0)) }
+        namespace.adapter.broadcast(packets, filter: filter, recoverable: namespace.recovery != nil && !isVolatile)
+    }
+
     /// Encodes the event once and writes it to every chosen socket.
     public func emit(_ event: String, arguments: [JSONValue]) {
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))

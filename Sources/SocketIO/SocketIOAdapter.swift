@@ -17,6 +17,9 @@ public protocol SocketIOAdapter: Sendable {
     /// an offset as its last argument and is kept for connection-state recovery.
     /// `onlyOn` restricts delivery to the sockets of one event loop (an emit to one socket).
     func broadcast(_ packet: SocketIOPacket, filter: BroadcastFilter, recoverable: Bool, onlyOn eventLoop: (any EventLoop)?)
+    /// Sends several events to the same sockets, in order, with one hop per event loop for
+    /// all of them (a group commit's messages, say).
+    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, recoverable: Bool)
     /// Keeps a disconnected socket's session for recovery.
     func persistSession(_ session: PersistedSessionInfo)
     /// Takes back a session and the packets it missed after `offset`; nil if it cannot be
@@ -102,16 +105,37 @@ public final class InMemoryAdapter: SocketIOAdapter {
             return
         }
         buffer.withLockedValue { buffer in
-            let sequence = buffer.takeSequence()
-            var packet = packet
-            if case .array(var args) = packet.data {
-                args.append(.string(String(sequence)))
-                packet.data = .array(args)
-            }
-            let encoded = SocketIOPacketEncoder.encode(packet)
-            buffer.append(sequence: sequence, packet: encoded, filter: filter, now: .now())
+            let encoded = Self.encodeWithOffset(packet, filter: filter, into: &buffer)
             for shard in targets { shard.eventLoop.execute { shard.deliver(encoded, filter: filter) } }
         }
+    }
+
+    public func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, recoverable: Bool) {
+        guard !packets.isEmpty else { return }
+        let targets = allShards
+        guard recoverable, let buffer else {
+            let encoded = packets.map(SocketIOPacketEncoder.encode)
+            for shard in targets { shard.eventLoop.execute { for packet in encoded { shard.deliver(packet, filter: filter) } } }
+            return
+        }
+        buffer.withLockedValue { buffer in
+            let encoded = packets.map { Self.encodeWithOffset($0, filter: filter, into: &buffer) }
+            for shard in targets { shard.eventLoop.execute { for packet in encoded { shard.deliver(packet, filter: filter) } } }
+        }
+    }
+
+    /// Appends the next offset as the packet's last argument, encodes it, keeps it for
+    /// recovery. Called with the buffer's lock held.
+    private static func encodeWithOffset(_ packet: SocketIOPacket, filter: BroadcastFilter, into buffer: inout RecoveryBuffer) -> EncodedSocketIOPacket {
+        let sequence = buffer.takeSequence()
+        var packet = packet
+        if case .array(var args) = packet.data {
+            args.append(.string(String(sequence)))
+            packet.data = .array(args)
+        }
+        let encoded = SocketIOPacketEncoder.encode(packet)
+        buffer.append(sequence: sequence, packet: encoded, filter: filter, now: .now())
+        return encoded
     }
 
     public func persistSession(_ session: PersistedSessionInfo) {
