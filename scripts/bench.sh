@@ -91,6 +91,14 @@ start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
 bench python-socketio fanout --receivers 200 --rate 100 --duration "$DURATION"
 stop_server
 
+# A reconnection storm: every client cut at once, then all back at once.
+start_server swift env DATA_DIR="$WORK/storm" "$BIN/chat-server"
+bench swift storm --clients "$FANOUT_BIG" --before 20 --during 50
+stop_server
+start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
+bench python-socketio storm --clients "$FANOUT_BIG" --before 20 --during 50
+stop_server
+
 # The durable path: insert + broadcast + ack, SQLite then MariaDB.
 start_server swift env DATA_DIR="$WORK/chat-sqlite" "$BIN/chat-server"
 bench swift chat --senders 50 --window 4 --duration "$DURATION" --store sqlite

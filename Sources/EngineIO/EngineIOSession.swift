@@ -70,6 +70,24 @@ public final class EngineIOSession: @unchecked Sendable {
         }
     }
 
+    /// Sends `packet` only if the transport can take it at once: a polling GET is waiting,
+    /// or the WebSocket has no backlog. Returns whether it was sent. Call on `eventLoop`.
+    /// This is Socket.IO's `volatile`.
+    @discardableResult
+    public func sendIfWritable(_ packet: EngineIOOutboundPacket) -> Bool {
+        eventLoop.assertInEventLoop()
+        switch machine.transport {
+        case .websocket?:
+            guard webSocket?.channel.isWritable == true else { return false }
+        case .polling?:
+            guard pendingPoll != nil else { return false }
+        case nil:
+            return false
+        }
+        perform(machine.send(packet))
+        return true
+    }
+
     /// Closes the session from the server side ("forced close"). A polling client receives
     /// what was queued, then `1`.
     public func close() {

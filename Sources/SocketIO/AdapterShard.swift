@@ -65,19 +65,19 @@ final class AdapterShard: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         if filter.rooms.isEmpty {
             for socket in sockets.values where filter.includes(socketRooms: socket.joinedRooms) {
-                socket.write(packet)
+                socket.write(packet, volatile: filter.volatile)
             }
         } else if filter.rooms.count == 1, let room = filter.rooms.first {
             for id in rooms[room] ?? [] {
                 guard let socket = sockets[id], filter.except.isEmpty || filter.includes(socketRooms: socket.joinedRooms) else { continue }
-                socket.write(packet)
+                socket.write(packet, volatile: filter.volatile)
             }
         } else {
             var seen = Set<String>()
             for room in filter.rooms {
                 for id in rooms[room] ?? [] where seen.insert(id).inserted {
                     guard let socket = sockets[id], filter.includes(socketRooms: socket.joinedRooms) else { continue }
-                    socket.write(packet)
+                    socket.write(packet, volatile: filter.volatile)
                 }
             }
         }

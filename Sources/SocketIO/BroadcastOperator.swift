@@ -31,6 +31,7 @@ public struct BroadcastOperator: Sendable {
     public var volatile: BroadcastOperator {
         var next = self
         next.isVolatile = true
+        next.filter.volatile = true
         return next
     }
 

@@ -7,10 +7,14 @@ import NIOCore
 public struct BroadcastFilter: Sendable, Equatable {
     public var rooms: Set<String>
     public var except: Set<String>
+    /// Volatile: skip a socket whose transport cannot take the packet right now (a
+    /// polling client between two GETs, a WebSocket with a backlog), as the reference does.
+    public var volatile: Bool
 
-    public init(rooms: Set<String> = [], except: Set<String> = []) {
+    public init(rooms: Set<String> = [], except: Set<String> = [], volatile: Bool = false) {
         self.rooms = rooms
         self.except = except
+        self.volatile = volatile
     }
 
     /// Whether a socket that is in `socketRooms` receives the broadcast.

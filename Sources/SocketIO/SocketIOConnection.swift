@@ -30,8 +30,13 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
         }
     }
 
-    func write(_ packet: EncodedSocketIOPacket) {
-        session.send(packet.text)
+    func write(_ packet: EncodedSocketIOPacket, volatile: Bool = false) {
+        if volatile {
+            // All or nothing: the attachments go only if the packet itself went.
+            guard session.sendIfWritable(packet.text) else { return }
+        } else {
+            session.send(packet.text)
+        }
         for attachment in packet.attachments { session.send(attachment) }
     }
 

@@ -215,8 +215,8 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     // MARK: Internals (on eventLoop)
 
-    func write(_ packet: EncodedSocketIOPacket) {
-        connection.write(packet)
+    func write(_ packet: EncodedSocketIOPacket, volatile: Bool = false) {
+        connection.write(packet, volatile: volatile)
     }
 
     func sendAck(id: Int, arguments: [JSONValue]) {

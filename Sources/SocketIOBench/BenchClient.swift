@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,7 +24,10 @@ final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = WebSocketFrame
 
     let index: Int
-    private let auth: String
+    /// The CONNECT payload; the storm scenario rewrites it to resume a session.
+    var auth: String
+    /// The last CONNECT answer's JSON (`{"sid":…,"pid":…}`).
+    private(set) var connectAnswer = ""
     private weak var delegate: (any BenchClientDelegate)?
     private var context: ChannelHandlerContext?
     private(set) var isConnected = false
@@ -37,6 +41,13 @@ final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    /// A string field of the CONNECT answer (`sid`, `pid`).
+    func answerField(_ name: String) -> String? {
+        guard let key = connectAnswer.range(of: "\"\(name)\":\"") else { return nil }
+        let rest = connectAnswer[key.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -56,6 +67,7 @@ final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
         case UInt8(ascii: "4"):
             if !isConnected, text.readableBytes >= 2, text.getInteger(at: text.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "0") {
                 isConnected = true
+                connectAnswer = text.getString(at: text.readerIndex + 2, length: text.readableBytes - 2) ?? ""
                 delegate?.connected(self)
             } else {
                 delegate?.received(self, text: text)

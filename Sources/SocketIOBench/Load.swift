@@ -25,6 +25,9 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
     var outOfOrder = 0
     var deliveries = 0
     var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)  // µs
+    /// Per client: the last chat message id and the last recovery offset received.
+    var lastID: [Int] = []
+    var lastOffset: [String] = []
 
     // Sending and acks.
     var sent = 0
@@ -44,6 +47,8 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
 
     func prepare(receivers: Int, senders: Int) {
         senderCount = senders
+        lastID = Array(repeating: 0, count: receivers + senders)
+        lastOffset = Array(repeating: "", count: receivers + senders)
         nextSequence = Array(repeating: Array(repeating: 0, count: senders), count: receivers + senders)
         unique = Array(repeating: 0, count: receivers + senders)
         duplicates = Array(repeating: 0, count: receivers + senders)
@@ -81,6 +86,14 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
         var index = start + 3
         guard let sender = number(view, &index), let seq = number(view, &index), let sentAt = number(view, &index) else { return }
         deliveries += 1
+        // After the text: `,<id>,{…}[,"<offset>"]]`.
+        if index < view.endIndex, view[index] == UInt8(ascii: ","), receiver < lastID.count {
+            index += 1
+            if let id = number(view, &index, terminator: UInt8(ascii: ",")) { lastID[receiver] = id }
+            if view.count > 2, view[view.endIndex - 2] == UInt8(ascii: "\""), let open = lastQuote(view, before: view.endIndex - 2) {
+                lastOffset[receiver] = String(decoding: view[(open + 1)..<(view.endIndex - 2)], as: UTF8.self)
+            }
+        }
         let now = Load.now()
         if now > UInt64(sentAt) { _ = latency.record((now - UInt64(sentAt)) / 1000) }
         guard receiver < nextSequence.count, sender < senderCount else { return }
@@ -106,6 +119,15 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
         inFlight[sender] -= 1
         if find(view, Array("error".utf8)) != nil { ackErrors += 1 }
         _ = ackLatency.record((Load.now() - sentAt) / 1000)
+    }
+
+    private func lastQuote(_ view: ByteBufferView, before end: Int) -> Int? {
+        var index = end - 1
+        while index >= view.startIndex {
+            if view[index] == UInt8(ascii: "\"") { return index }
+            index -= 1
+        }
+        return nil
     }
 
     private func find(_ view: ByteBufferView, _ needle: [UInt8]) -> Int? {

@@ -14,7 +14,7 @@ struct SocketIOBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "socketio-bench",
         abstract: "Load generator for Socket.IO v4 chat servers; prints one JSON line per scenario.",
-        subcommands: [Idle.self, Fanout.self, Chat.self]
+        subcommands: [Idle.self, Fanout.self, Chat.self, Storm.self]
     )
 }
 
@@ -234,5 +234,91 @@ struct Chat: AsyncParsableCommand {
 enum FileHandleStderr {
     static func write(_ text: String) {
         _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+}
+
+/// A reconnection storm: every client is cut at once while messages keep coming, then all
+/// reconnect at once with their pid, offset and serverOffset. Reports the time until all
+/// are back and caught up, how many resumed their session, and missed and duplicate
+/// messages.
+struct Storm: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option(help: "Clients cut and reconnected.") var clients = 1000
+    @Option(help: "Messages sent before the cut.") var before = 20
+    @Option(help: "Messages sent while the clients are away.") var during = 50
+
+    func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let load = Load(loop: group.next())
+        let (receivers, before, during) = (self.clients, self.before, self.during)
+        try await load.loop.submit { load.prepare(receivers: receivers, senders: 1) }.get()
+        _ = try await connectAll(load, target: target, count: 1 + receivers, group: group)
+        for _ in 0..<before { try await load.loop.submit { load.send(from: 0) }.get() }
+        try await waitUntil(load, timeout: 30) { load.acked == before && load.unique[1...].allSatisfy { $0 >= before } }
+
+        let stats = target.serverPid.map(ProcessStats.init)
+        let sidsBefore = try await load.loop.submit { load.clients.map { $0.answerField("sid") ?? "" } }.get()
+        try await load.loop.submit {
+            load.closed = 0
+            for client in load.clients.dropFirst() { client.cut() }
+        }.get()
+        try await waitUntil(load, timeout: 30) { load.closed >= receivers }
+        for _ in 0..<during { try await load.loop.submit { load.send(from: 0) }.get() }
+        try await waitUntil(load, timeout: 30) { load.acked == before + during }
+
+        // Everyone back at once, resuming with pid and offset, and serverOffset as a fallback.
+        let cpu0 = stats?.cpuSeconds()
+        let started = Load.now()
+        try await load.loop.submit {
+            load.connected = 1
+            for client in load.clients.dropFirst() {
+                let pid = client.answerField("pid").map { #","pid":"\#($0)""# } ?? ""
+                let offset = load.lastOffset[client.index]
+                client.auth = #"{"username":"bench\#(client.index)","serverOffset":\#(load.lastID[client.index])\#(pid),"offset":"\#(offset)"}"#
+            }
+        }.get()
+        let clients = try await load.loop.submit { Array(load.clients.dropFirst()) }.get()
+        try await reconnect(clients, load: load, group: group)
+        try await waitUntil(load, timeout: 60) { load.unique[1...].allSatisfy { $0 >= before + during } }
+        let seconds = Double(Load.now() - started) / 1e9
+        let cpu1 = stats?.cpuSeconds()
+        try await sleepSeconds(1)  // duplicates would arrive by now
+
+        let result = try await load.loop.submit { () -> String in
+            let resumed = zip(sidsBefore.dropFirst(), load.clients.dropFirst()).filter { $0 == ($1.answerField("sid") ?? "") }.count
+            let missed = load.unique[1...].map { max(before + during - $0, 0) }.reduce(0, +)
+            return json([
+                "scenario": "storm", "server": target.label, "clients": receivers, "messages_before": before, "messages_during": during,
+                "seconds_until_all_caught_up": seconds, "resumed_sessions": resumed, "reconnected": load.connected - 1,
+                "missed_total": missed, "duplicates_total": load.duplicates[1...].reduce(0, +),
+                "server_cpu_seconds": cpu0.flatMap { c0 in cpu1.map { $0 - c0 } },
+            ])
+        }.get()
+        print(result)
+        try await group.shutdownGracefully()
+    }
+
+    private func reconnect(_ clients: [BenchClient], load: Load, group: any EventLoopGroup) async throws {
+        let sources = target.sources.split(separator: ",").map(String.init)
+        var futures: [EventLoopFuture<any Channel>] = []
+        for (n, client) in clients.enumerated() {
+            let source = sources.isEmpty ? nil : sources[n % sources.count]
+            futures.append(BenchClient.connect(host: target.host, port: target.port, path: target.path, client: client, group: group, localAddress: source))
+        }
+        for future in futures {
+            do { _ = try await future.get() } catch { FileHandleStderr.write("reconnect failed: \(error)\n") }
+        }
+    }
+}
+
+/// Polls `condition` on the load's loop until it holds or `timeout` seconds pass.
+func waitUntil(_ load: Load, timeout: Double, _ condition: @escaping @Sendable () -> Bool) async throws {
+    let deadline = Load.now() + UInt64(timeout * 1e9)
+    while try await !load.loop.submit(condition).get() {
+        if Load.now() > deadline {
+            FileHandleStderr.write("timed out waiting\n")
+            return
+        }
+        try await sleepSeconds(0.01)
     }
 }

@@ -65,6 +65,16 @@ def main():
                 f"{fmt(r['duplicates_total'])} | {fmt(r['server_cpu_ms_per_1000_delivered'])} ms |"
             )
 
+    out.append("\n## Reconnection storm (every client cut at once while 50 messages are sent, then all back at once)\n")
+    out.append("| server | clients | back and caught up in | sessions resumed | missed | duplicates | server CPU s |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        if r["scenario"] == "storm":
+            out.append(
+                f"| {r['server']} | {fmt(r['clients'])} | {fmt(r['seconds_until_all_caught_up'])} s | {fmt(r['resumed_sessions'])} | "
+                f"{fmt(r['missed_total'])} | {fmt(r['duplicates_total'])} | {fmt(r['server_cpu_seconds'])} |"
+            )
+
     out.append("\n## The durable chat path (50 senders, 4 messages in flight each)\n")
     out.append("| server | store | acked msg/s | ack latency p50 / p99 / max | server CPU s |")
     out.append("| --- | --- | --- | --- | --- |")
@@ -90,7 +100,8 @@ def main():
     out.append("    scripts/bench.sh                     # everything above, about ten minutes")
     out.append("    socketio-bench idle --connections N --hold S --server-pid PID")
     out.append("    socketio-bench fanout --receivers N --senders S --rate R --duration S --server-pid PID")
-    out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID\n")
+    out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID")
+    out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID\n")
     out.append("Raw results (one JSON line per scenario):\n")
     out.append("```")
     out.extend(json.dumps(r) for r in results)

@@ -247,3 +247,30 @@ def test_parse_error_closes_only_that_connection(testbed):
         assert inbox.wait(1)[0] == ("echo", ("still fine",))
     finally:
         survivor.disconnect()
+
+
+def test_volatile_broadcasts_skip_busy_transports_and_carry_no_offset(testbed):
+    import json
+
+    import requests
+
+    # A WebSocket client can take it at once: delivered, and without a recovery offset.
+    client = socketio.Client(reconnection=False)
+    inbox = Inbox(client, "volatile")  # raw arguments: no offset stripping
+    client.connect(testbed.url, transports=["websocket"], wait_timeout=5)
+    # A raw polling client that is not polling right now: the volatile packet is dropped.
+    base = testbed.url + "/socket.io/"
+    open_packet = requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5).text
+    sid = json.loads(open_packet[1:])["sid"]
+    params = {"EIO": "4", "transport": "polling", "sid": sid}
+    requests.post(base, params=params, data="40", timeout=5)
+    assert requests.get(base, params=params, timeout=5).text.startswith("40{")
+    try:
+        client.call("volatile all", "now or never", timeout=5)
+        assert inbox.wait(1)[0] == ("volatile", ("now or never",))
+        client.call("emit all", "kept", timeout=5)  # a normal broadcast is queued for the GET
+        time.sleep(0.2)
+        payload = requests.get(base, params=params, timeout=5).text
+        assert '"kept"' in payload and "now or never" not in payload
+    finally:
+        client.disconnect()
