@@ -11,168 +11,135 @@ import pytest
 import requests
 import websocket
 
-from eio_raw import Polling, recv_close_code, ws_url
+from conformance_support import Suite, check_open_packet
+from eio_raw import recv_close_code
 
 PING_INTERVAL, PING_TIMEOUT = 0.3, 0.2
 
 
 @pytest.fixture
-def base(eio_server):
-    return eio_server.url + "/engine.io/"
-
-
-def open_session(base):
-    r = requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5)
-    return json.loads(r.text[1:])["sid"]
-
-
-def poll(base, sid, **kwargs):
-    return requests.get(base, params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5, **kwargs)
-
-
-def push(base, sid, body):
-    return requests.post(base, params={"EIO": "4", "transport": "polling", "sid": sid}, data=body, timeout=5)
-
-
-def ws(eio_server, query="EIO=4&transport=websocket"):
-    return websocket.create_connection(eio_server.url.replace("http", "ws") + "/engine.io/?" + query, timeout=5)
-
-
-def refused(eio_server, query):
-    try:
-        ws(eio_server, query).close()
-        return False
-    except websocket.WebSocketBadStatusException:
-        return True
-
-
-def check_open_packet(text, upgrades):
-    assert text.startswith("0")
-    value = json.loads(text[1:])
-    assert set(value) == {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
-    assert isinstance(value["sid"], str)
-    assert value["upgrades"] == upgrades
-    assert (value["pingInterval"], value["pingTimeout"], value["maxPayload"]) == (300, 200, 1000000)
+def suite(eio_server):
+    return Suite(eio_server, "/engine.io/")
 
 
 # handshake / HTTP long-polling
 
 
-def test_handshake_polling_successfully_opens_a_session(base):
-    r = requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5)
+def test_handshake_polling_successfully_opens_a_session(suite):
+    r = requests.get(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
     assert r.status_code == 200
     check_open_packet(r.text, ["websocket"])
 
 
-def test_handshake_polling_fails_with_an_invalid_eio_query_parameter(base):
-    assert requests.get(base, params={"transport": "polling"}, timeout=5).status_code == 400
-    assert requests.get(base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_eio_query_parameter(suite):
+    assert requests.get(suite.base, params={"transport": "polling"}, timeout=5).status_code == 400
+    assert requests.get(suite.base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
 
 
-def test_handshake_polling_fails_with_an_invalid_transport_query_parameter(base):
-    assert requests.get(base, params={"EIO": "4"}, timeout=5).status_code == 400
-    assert requests.get(base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_transport_query_parameter(suite):
+    assert requests.get(suite.base, params={"EIO": "4"}, timeout=5).status_code == 400
+    assert requests.get(suite.base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
 
 
-def test_handshake_polling_fails_with_an_invalid_request_method(base):
-    assert requests.post(base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
-    assert requests.put(base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_request_method(suite):
+    assert requests.post(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+    assert requests.put(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
 
 
 # handshake / WebSocket
 
 
-def test_handshake_websocket_successfully_opens_a_session(eio_server):
-    socket = ws(eio_server)
+def test_handshake_websocket_successfully_opens_a_session(suite):
+    socket = suite.ws()
     check_open_packet(socket.recv(), [])
     socket.close()
 
 
-def test_handshake_websocket_fails_with_an_invalid_eio_query_parameter(eio_server):
-    assert refused(eio_server, "transport=websocket")
-    assert refused(eio_server, "EIO=abc&transport=websocket")
+def test_handshake_websocket_fails_with_an_invalid_eio_query_parameter(suite):
+    assert suite.refused("transport=websocket")
+    assert suite.refused("EIO=abc&transport=websocket")
 
 
-def test_handshake_websocket_fails_with_an_invalid_transport_query_parameter(eio_server):
-    assert refused(eio_server, "EIO=4")
-    assert refused(eio_server, "EIO=4&transport=abc")
+def test_handshake_websocket_fails_with_an_invalid_transport_query_parameter(suite):
+    assert suite.refused("EIO=4")
+    assert suite.refused("EIO=4&transport=abc")
 
 
 # message / HTTP long-polling
 
 
-def test_message_polling_one_plain_text_packet(base):
-    sid = open_session(base)
-    r = push(base, sid, "4hello")
+def test_message_polling_one_plain_text_packet(suite):
+    sid = suite.open_session()
+    r = suite.push(sid, "4hello")
     assert (r.status_code, r.text) == (200, "ok")
-    r = poll(base, sid)
+    r = suite.poll(sid)
     assert (r.status_code, r.text) == (200, "4hello")
 
 
-def test_message_polling_several_plain_text_packets(base):
-    sid = open_session(base)
-    assert push(base, sid, "4test1\x1e4test2\x1e4test3").text == "ok"
-    assert poll(base, sid).text == "4test1\x1e4test2\x1e4test3"
+def test_message_polling_several_plain_text_packets(suite):
+    sid = suite.open_session()
+    assert suite.push(sid, "4test1\x1e4test2\x1e4test3").text == "ok"
+    assert suite.poll(sid).text == "4test1\x1e4test2\x1e4test3"
 
 
-def test_message_polling_plain_text_and_binary_packets(base):
-    sid = open_session(base)
-    assert push(base, sid, "4hello\x1ebAQIDBA==").text == "ok"
-    assert poll(base, sid).text == "4hello\x1ebAQIDBA=="
+def test_message_polling_plain_text_and_binary_packets(suite):
+    sid = suite.open_session()
+    assert suite.push(sid, "4hello\x1ebAQIDBA==").text == "ok"
+    assert suite.poll(sid).text == "4hello\x1ebAQIDBA=="
 
 
-def test_message_polling_closes_the_session_upon_invalid_packet_format(base):
-    sid = open_session(base)
-    assert push(base, sid, "abc").status_code == 400
-    assert poll(base, sid).status_code == 400
+def test_message_polling_closes_the_session_upon_invalid_packet_format(suite):
+    sid = suite.open_session()
+    assert suite.push(sid, "abc").status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_message_polling_closes_the_session_upon_duplicate_poll_requests(base):
-    sid = open_session(base)
+def test_message_polling_closes_the_session_upon_duplicate_poll_requests(suite):
+    sid = suite.open_session()
     results = {}
-    first = threading.Thread(target=lambda: results.setdefault("first", poll(base, sid)))
+    first = threading.Thread(target=lambda: results.setdefault("first", suite.poll(sid)))
     first.start()
     time.sleep(0.005)
-    second = requests.get(base, params={"EIO": "4", "transport": "polling", "sid": sid, "t": "burst"}, timeout=5)
+    second = requests.get(suite.base, params={"EIO": "4", "transport": "polling", "sid": sid, "t": "burst"}, timeout=5)
     first.join()
     assert (results["first"].status_code, results["first"].text) == (200, "1")
     assert second.status_code == 400
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_message_polling_closes_the_session_upon_cancelled_polling_request(eio_server, base):
-    sid = open_session(base)
+def test_message_polling_closes_the_session_upon_cancelled_polling_request(suite):
+    sid = suite.open_session()
     import socket as sockets
 
-    raw = sockets.create_connection(("127.0.0.1", eio_server.port))
+    raw = sockets.create_connection(("127.0.0.1", suite.server.port))
     raw.sendall(f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     time.sleep(0.005)
     raw.close()  # the client gives up on its waiting GET
     time.sleep(0.05)
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
 # message / WebSocket
 
 
-def test_message_websocket_sends_and_receives_a_plain_text_packet(eio_server):
-    socket = ws(eio_server)
+def test_message_websocket_sends_and_receives_a_plain_text_packet(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send("4hello")
     assert socket.recv() == "4hello"
     socket.close()
 
 
-def test_message_websocket_sends_and_receives_a_binary_packet(eio_server):
-    socket = ws(eio_server)
+def test_message_websocket_sends_and_receives_a_binary_packet(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send_binary(bytes([1, 2, 3, 4]))
     assert socket.recv_data() == (websocket.ABNF.OPCODE_BINARY, bytes([1, 2, 3, 4]))
     socket.close()
 
 
-def test_message_websocket_closes_the_session_upon_invalid_packet_format(eio_server):
-    socket = ws(eio_server)
+def test_message_websocket_closes_the_session_upon_invalid_packet_format(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send("abc")
     recv_close_code(socket)
@@ -181,22 +148,22 @@ def test_message_websocket_closes_the_session_upon_invalid_packet_format(eio_ser
 # heartbeat
 
 
-def test_heartbeat_polling_sends_ping_pong_packets(base):
-    sid = open_session(base)
+def test_heartbeat_polling_sends_ping_pong_packets(suite):
+    sid = suite.open_session()
     for _ in range(3):
-        r = poll(base, sid)
+        r = suite.poll(sid)
         assert (r.status_code, r.text) == (200, "2")
-        assert push(base, sid, "3").status_code == 200
+        assert suite.push(sid, "3").status_code == 200
 
 
-def test_heartbeat_polling_closes_the_session_upon_ping_timeout(base):
-    sid = open_session(base)
+def test_heartbeat_polling_closes_the_session_upon_ping_timeout(suite):
+    sid = suite.open_session()
     time.sleep(PING_INTERVAL + PING_TIMEOUT + 0.01)
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_heartbeat_websocket_sends_ping_pong_packets(eio_server):
-    socket = ws(eio_server)
+def test_heartbeat_websocket_sends_ping_pong_packets(suite):
+    socket = suite.ws()
     socket.recv()
     for _ in range(3):
         assert socket.recv() == "2"
@@ -204,8 +171,8 @@ def test_heartbeat_websocket_sends_ping_pong_packets(eio_server):
     socket.close()
 
 
-def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(eio_server):
-    socket = ws(eio_server)
+def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(suite):
+    socket = suite.ws()
     started = time.monotonic()
     recv_close_code(socket)  # the open packet, a ping, then the close
     assert time.monotonic() - started < PING_INTERVAL + PING_TIMEOUT + 0.3
@@ -214,20 +181,20 @@ def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(eio_server):
 # close
 
 
-def test_close_polling_forcefully_closes_the_session(base):
-    sid = open_session(base)
+def test_close_polling_forcefully_closes_the_session(suite):
+    sid = suite.open_session()
     results = {}
-    waiting = threading.Thread(target=lambda: results.setdefault("poll", poll(base, sid)))
+    waiting = threading.Thread(target=lambda: results.setdefault("poll", suite.poll(sid)))
     waiting.start()
     time.sleep(0.02)
-    assert push(base, sid, "1").status_code == 200
+    assert suite.push(sid, "1").status_code == 200
     waiting.join()
     assert (results["poll"].status_code, results["poll"].text) == (200, "6")
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_close_websocket_forcefully_closes_the_session(eio_server):
-    socket = ws(eio_server)
+def test_close_websocket_forcefully_closes_the_session(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send("1")
     recv_close_code(socket)
@@ -236,12 +203,12 @@ def test_close_websocket_forcefully_closes_the_session(eio_server):
 # upgrade
 
 
-def test_upgrade_successfully_upgrades_from_polling_to_websocket(eio_server, base):
-    sid = open_session(base)
-    socket = ws(eio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_upgrade_successfully_upgrades_from_polling_to_websocket(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     assert socket.recv() == "3probe"
-    r = poll(base, sid)
+    r = suite.poll(sid)
     assert (r.status_code, r.text) == (200, "6")
     socket.send("5")
     socket.send("4hello")
@@ -249,27 +216,27 @@ def test_upgrade_successfully_upgrades_from_polling_to_websocket(eio_server, bas
     socket.close()
 
 
-def test_upgrade_ignores_http_requests_with_same_sid_after_upgrade(eio_server, base):
-    sid = open_session(base)
-    socket = ws(eio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_upgrade_ignores_http_requests_with_same_sid_after_upgrade(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     assert socket.recv() == "3probe"
     socket.send("5")
     time.sleep(0.01)
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
     socket.send("4hello")
     assert socket.recv() == "4hello"
     socket.close()
 
 
-def test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade(eio_server, base):
-    sid = open_session(base)
-    socket = ws(eio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     assert socket.recv() == "3probe"
     socket.send("5")
     time.sleep(0.01)
-    assert refused(eio_server, f"EIO=4&transport=websocket&sid={sid}")
+    assert suite.refused(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("4hello")
     assert socket.recv() == "4hello"
     socket.close()

@@ -11,26 +11,15 @@ import pytest
 import requests
 import websocket
 
+from conformance_support import Suite, check_open_packet
 from eio_raw import recv_close_code
 
 PING_INTERVAL, PING_TIMEOUT = 0.3, 0.2
 
 
 @pytest.fixture
-def base(sio_server):
-    return sio_server.url + "/socket.io/"
-
-
-def ws(server, query="EIO=4&transport=websocket"):
-    return websocket.create_connection(server.url.replace("http", "ws") + "/socket.io/?" + query, timeout=5)
-
-
-def refused(server, query):
-    try:
-        ws(server, query).close()
-        return False
-    except websocket.WebSocketBadStatusException:
-        return True
+def suite(sio_server):
+    return Suite(sio_server, "/socket.io/")
 
 
 def recv(socket):
@@ -42,21 +31,9 @@ def recv(socket):
         return data.decode() if opcode == websocket.ABNF.OPCODE_TEXT else data
 
 
-def open_session(base):
-    return json.loads(requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5).text[1:])["sid"]
-
-
-def poll(base, sid):
-    return requests.get(base, params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
-
-
-def push(base, sid, body):
-    return requests.post(base, params={"EIO": "4", "transport": "polling", "sid": sid}, data=body, timeout=5)
-
-
-def connected(server):
+def connected(suite):
     """A WebSocket connected to the main namespace, its `auth` event read."""
-    socket = ws(server)
+    socket = suite.ws()
     socket.recv()
     socket.send("40")
     assert recv(socket).startswith("40")
@@ -67,61 +44,58 @@ def connected(server):
 # Engine.IO protocol, on the Socket.IO server
 
 
-def test_eio_handshake_polling_opens_a_session(base):
-    r = requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5)
-    value = json.loads(r.text[1:])
-    assert r.status_code == 200 and r.text.startswith("0")
-    assert set(value) == {"sid", "upgrades", "pingInterval", "pingTimeout", "maxPayload"}
-    assert (value["upgrades"], value["pingInterval"], value["pingTimeout"], value["maxPayload"]) == (["websocket"], 300, 200, 1000000)
+def test_eio_handshake_polling_opens_a_session(suite):
+    r = requests.get(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
+    assert r.status_code == 200
+    check_open_packet(r.text, ["websocket"])
 
 
-def test_eio_handshake_polling_invalid_eio(base):
-    assert requests.get(base, params={"transport": "polling"}, timeout=5).status_code == 400
-    assert requests.get(base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
+def test_eio_handshake_polling_invalid_eio(suite):
+    assert requests.get(suite.base, params={"transport": "polling"}, timeout=5).status_code == 400
+    assert requests.get(suite.base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
 
 
-def test_eio_handshake_polling_invalid_transport(base):
-    assert requests.get(base, params={"EIO": "4"}, timeout=5).status_code == 400
-    assert requests.get(base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
+def test_eio_handshake_polling_invalid_transport(suite):
+    assert requests.get(suite.base, params={"EIO": "4"}, timeout=5).status_code == 400
+    assert requests.get(suite.base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
 
 
-def test_eio_handshake_polling_invalid_method(base):
-    assert requests.post(base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
-    assert requests.put(base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+def test_eio_handshake_polling_invalid_method(suite):
+    assert requests.post(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+    assert requests.put(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
 
 
-def test_eio_handshake_websocket_opens_a_session(sio_server):
-    socket = ws(sio_server)
-    value = json.loads(socket.recv()[1:])
-    assert value["upgrades"] == [] and value["pingInterval"] == 300 and value["pingTimeout"] == 200
+def test_eio_handshake_websocket_opens_a_session(suite):
+    socket = suite.ws()
+    check_open_packet(socket.recv(), [])
     socket.close()
 
 
-def test_eio_handshake_websocket_invalid_eio(sio_server):
-    assert refused(sio_server, "transport=websocket")
-    assert refused(sio_server, "EIO=abc&transport=websocket")
+def test_eio_handshake_websocket_invalid_eio(suite):
+    assert suite.refused("transport=websocket")
+    assert suite.refused("EIO=abc&transport=websocket")
 
 
-def test_eio_handshake_websocket_invalid_transport(sio_server):
-    assert refused(sio_server, "EIO=4")
-    assert refused(sio_server, "EIO=4&transport=abc")
+def test_eio_handshake_websocket_invalid_transport(suite):
+    assert suite.refused("EIO=4")
+    assert suite.refused("EIO=4&transport=abc")
 
 
-def test_eio_heartbeat_polling_ping_pong(base):
-    sid = open_session(base)
+def test_eio_heartbeat_polling_ping_pong(suite):
+    sid = suite.open_session()
     for _ in range(3):
-        assert poll(base, sid).text == "2"
-        assert push(base, sid, "3").status_code == 200
+        assert suite.poll(sid).text == "2"
+        assert suite.push(sid, "3").status_code == 200
 
 
-def test_eio_heartbeat_polling_ping_timeout(base):
-    sid = open_session(base)
+def test_eio_heartbeat_polling_ping_timeout(suite):
+    sid = suite.open_session()
     time.sleep(PING_INTERVAL + PING_TIMEOUT + 0.01)
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_eio_heartbeat_websocket_ping_pong(sio_server):
-    socket = ws(sio_server)
+def test_eio_heartbeat_websocket_ping_pong(suite):
+    socket = suite.ws()
     socket.recv()
     for _ in range(3):
         assert socket.recv() == "2"
@@ -129,107 +103,107 @@ def test_eio_heartbeat_websocket_ping_pong(sio_server):
     socket.close()
 
 
-def test_eio_heartbeat_websocket_ping_timeout(sio_server):
-    socket = ws(sio_server)
+def test_eio_heartbeat_websocket_ping_timeout(suite):
+    socket = suite.ws()
     recv_close_code(socket)
 
 
-def test_eio_close_polling(base):
-    sid = open_session(base)
+def test_eio_close_polling(suite):
+    sid = suite.open_session()
     results = {}
-    waiting = threading.Thread(target=lambda: results.setdefault("poll", poll(base, sid)))
+    waiting = threading.Thread(target=lambda: results.setdefault("poll", suite.poll(sid)))
     waiting.start()
     time.sleep(0.02)
-    push(base, sid, "1")
+    suite.push(sid, "1")
     waiting.join()
     assert results["poll"].text == "6"
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
 
 
-def test_eio_close_websocket(sio_server):
-    socket = ws(sio_server)
+def test_eio_close_websocket(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send("1")
     recv_close_code(socket)
 
 
-def test_eio_upgrade(sio_server, base):
-    sid = open_session(base)
-    socket = ws(sio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_eio_upgrade(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     assert socket.recv() == "3probe"
     socket.send("5")
     socket.close()
 
 
-def test_eio_upgrade_ignores_http_requests_after_upgrade(sio_server, base):
-    sid = open_session(base)
-    socket = ws(sio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_eio_upgrade_ignores_http_requests_after_upgrade(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     socket.send("5")
     assert socket.recv() == "3probe"
     time.sleep(0.01)
-    assert poll(base, sid).status_code == 400
+    assert suite.poll(sid).status_code == 400
     socket.close()
 
 
-def test_eio_upgrade_ignores_websocket_after_upgrade(sio_server, base):
-    sid = open_session(base)
-    socket = ws(sio_server, f"EIO=4&transport=websocket&sid={sid}")
+def test_eio_upgrade_ignores_websocket_after_upgrade(suite):
+    sid = suite.open_session()
+    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     socket.send("5")
     assert socket.recv() == "3probe"
     time.sleep(0.01)
-    assert refused(sio_server, f"EIO=4&transport=websocket&sid={sid}")
+    assert suite.refused(f"EIO=4&transport=websocket&sid={sid}")
     socket.close()
 
 
 # Socket.IO protocol / connect
 
 
-def connect_with(server, packet):
-    socket = ws(server)
+def connect_with(suite, packet):
+    socket = suite.ws()
     socket.recv()
     socket.send(packet)
     return socket, recv(socket)
 
 
-def test_connect_to_the_main_namespace(sio_server):
-    socket, answer = connect_with(sio_server, "40")
+def test_connect_to_the_main_namespace(suite):
+    socket, answer = connect_with(suite, "40")
     assert answer.startswith("40") and set(json.loads(answer[2:])) == {"sid"}
     assert recv(socket) == '42["auth",{}]'
     socket.close()
 
 
-def test_connect_to_the_main_namespace_with_a_payload(sio_server):
-    socket, answer = connect_with(sio_server, '40{"token":"123"}')
+def test_connect_to_the_main_namespace_with_a_payload(suite):
+    socket, answer = connect_with(suite, '40{"token":"123"}')
     assert set(json.loads(answer[2:])) == {"sid"}
     assert recv(socket) == '42["auth",{"token":"123"}]'
     socket.close()
 
 
-def test_connect_to_a_custom_namespace(sio_server):
-    socket, answer = connect_with(sio_server, "40/custom,")
+def test_connect_to_a_custom_namespace(suite):
+    socket, answer = connect_with(suite, "40/custom,")
     assert answer.startswith("40/custom,") and set(json.loads(answer[10:])) == {"sid"}
     assert recv(socket) == '42/custom,["auth",{}]'
     socket.close()
 
 
-def test_connect_to_a_custom_namespace_with_a_payload(sio_server):
-    socket, answer = connect_with(sio_server, '40/custom,{"token":"abc"}')
+def test_connect_to_a_custom_namespace_with_a_payload(suite):
+    socket, answer = connect_with(suite, '40/custom,{"token":"abc"}')
     assert set(json.loads(answer[10:])) == {"sid"}
     assert recv(socket) == '42/custom,["auth",{"token":"abc"}]'
     socket.close()
 
 
-def test_connect_to_an_unknown_namespace_is_refused(sio_server):
-    socket, answer = connect_with(sio_server, "40/random")
+def test_connect_to_an_unknown_namespace_is_refused(suite):
+    socket, answer = connect_with(suite, "40/random")
     assert answer == '44/random,{"message":"Invalid namespace"}'
     socket.close()
 
 
-def test_connect_with_an_invalid_handshake_closes(sio_server):
-    socket = ws(sio_server)
+def test_connect_with_an_invalid_handshake_closes(suite):
+    socket = suite.ws()
     socket.recv()
     socket.send("4abc")
     recv_close_code(socket)
@@ -238,14 +212,14 @@ def test_connect_with_an_invalid_handshake_closes(sio_server):
 # Socket.IO protocol / disconnect
 
 
-def test_disconnect_from_the_main_namespace(sio_server):
-    socket = connected(sio_server)
+def test_disconnect_from_the_main_namespace(suite):
+    socket = connected(suite)
     socket.send("41")
     recv_close_code(socket)  # nothing else is connected; the heartbeat ends the connection
 
 
-def test_connect_then_disconnect_from_a_custom_namespace(sio_server):
-    socket = connected(sio_server)
+def test_connect_then_disconnect_from_a_custom_namespace(suite):
+    socket = connected(suite)
     socket.send("40/custom")
     assert recv(socket).startswith("40/custom,")
     assert recv(socket) == '42/custom,["auth",{}]'
@@ -258,15 +232,15 @@ def test_connect_then_disconnect_from_a_custom_namespace(sio_server):
 # Socket.IO protocol / message
 
 
-def test_message_plain_text(sio_server):
-    socket = connected(sio_server)
+def test_message_plain_text(suite):
+    socket = connected(suite)
     socket.send('42["message",1,"2",{"3":[true]}]')
     assert recv(socket) == '42["message-back",1,"2",{"3":[true]}]'
     socket.close()
 
 
-def test_message_with_binary_attachments(sio_server):
-    socket = connected(sio_server)
+def test_message_with_binary_attachments(suite):
+    socket = connected(suite)
     socket.send('452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]')
     socket.send_binary(bytes([1, 2, 3]))
     socket.send_binary(bytes([4, 5, 6]))
@@ -276,15 +250,15 @@ def test_message_with_binary_attachments(sio_server):
     socket.close()
 
 
-def test_message_plain_text_with_an_ack(sio_server):
-    socket = connected(sio_server)
+def test_message_plain_text_with_an_ack(suite):
+    socket = connected(suite)
     socket.send('42456["message-with-ack",1,"2",{"3":[false]}]')
     assert recv(socket) == '43456[1,"2",{"3":[false]}]'
     socket.close()
 
 
-def test_message_with_binary_attachments_and_an_ack(sio_server):
-    socket = connected(sio_server)
+def test_message_with_binary_attachments_and_an_ack(suite):
+    socket = connected(suite)
     socket.send('452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]')
     socket.send_binary(bytes([1, 2, 3]))
     socket.send_binary(bytes([4, 5, 6]))
@@ -299,8 +273,8 @@ def test_message_with_binary_attachments_and_an_ack(sio_server):
     ["4abc", "42{}", '42abc["message-with-ack",1,"2",{"3":[false]}]'],
     ids=["unknown packet type", "invalid payload format", "invalid ack id"],
 )
-def test_message_invalid_format_closes_the_connection(sio_server, packet):
-    socket = connected(sio_server)
+def test_message_invalid_format_closes_the_connection(suite, packet):
+    socket = connected(suite)
     socket.send(packet)
     started = time.monotonic()
     recv_close_code(socket)
