@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "SIOConformance",
             dependencies: [
-                "SocketIO",
+                "SocketIO", "EngineIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

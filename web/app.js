@@ -38,7 +38,11 @@
   }
 
   function start() {
-    socket = io({ auth: { serverOffset: 0, username }, ackTimeout: 10000, retries: 3 });
+    const auth = { serverOffset: 0, username };
+    // A chat closed to strangers (CHAT_TOKEN) is opened with ?token=… in the page's address.
+    const token = new URLSearchParams(location.search).get("token");
+    if (token) auth.token = token;
+    socket = io({ auth, ackTimeout: 10000, retries: 3 });
     window.socket = socket;
     socket.on("connect", () => setStatus("connected"));
     socket.on("disconnect", () => setStatus(socket.active ? "reconnecting" : "disconnected"));

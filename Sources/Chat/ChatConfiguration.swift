@@ -10,6 +10,9 @@ public struct ChatConfiguration: Sendable {
     public var replayPageSize = 200
     /// The room every chat client is in once caught up.
     public var room = "chat"
+    /// When set, the chat is closed to strangers: a client must send this in `auth.token`
+    /// (and the history endpoint wants it as `?token=` or a Bearer header).
+    public var accessToken: String?
 
     public init() {}
 }

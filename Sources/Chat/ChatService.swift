@@ -41,6 +41,11 @@ public final class ChatService: Sendable {
     private func install() {
         let configuration = self.configuration
         io.sockets.use { socket in
+            if let token = configuration.accessToken {
+                guard case .string(let given)? = socket.handshake.auth["token"], ChatService.constantTimeEqual(given, token) else {
+                    throw SocketIOConnectError("not authorized")
+                }
+            }
             _ = try ChatService.username(from: socket.handshake.auth, configuration: configuration)
         }
         io.sockets.onConnection { [self] socket in
@@ -56,6 +61,17 @@ public final class ChatService: Sendable {
     }
 
     // MARK: Validation
+
+    /// Compares secrets without an early exit, so timing does not tell how much matched.
+    public static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        for index in 0..<max(x.count, y.count) {
+            difference |= (index < x.count ? x[index] : 0) ^ (index < y.count ? y[index] : 0)
+        }
+        return difference == 0
+    }
 
     /// The trimmed username from the auth payload; nil when none was given.
     static func username(from auth: JSONObject, configuration: ChatConfiguration) throws -> String? {

@@ -21,8 +21,10 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
     let clientBundle: File?
     let history: ChatHistory
     let store: any MessageStore
+    let accessToken: String?
 
-    init(webDirectory: String, clientBundlePath: String?, store: any MessageStore) {
+    init(webDirectory: String, clientBundlePath: String?, store: any MessageStore, accessToken: String?) {
+        self.accessToken = accessToken
         var files: [String: File] = [:]
         if let names = FileManager.default.enumerator(atPath: webDirectory) {
             for case let name as String in names {
@@ -70,6 +72,12 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
         }
         switch path {
         case "/messages":
+            if let accessToken {
+                let bearer = head.headers.first(name: "authorization").map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : "" }
+                guard let given = query["token"] ?? bearer, ChatService.constantTimeEqual(given, accessToken) else {
+                    return eventLoop.makeSucceededFuture(ChatHistory.json(.unauthorized, ["error": "not authorized"]))
+                }
+            }
             let promise = eventLoop.makePromise(of: HTTPResponse.self)
             promise.completeWithTask { await history.respond(query: query) }
             return promise.futureResult

@@ -29,10 +29,15 @@ struct ChatServerCommand: AsyncParsableCommand {
         recovery.maxDisconnectionDuration = .milliseconds(options.recoveryMs)
         configuration.connectionStateRecovery = recovery
 
-        let responder = ChatHTTPResponder(webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store)
+        let token = options.chatToken.isEmpty ? nil : options.chatToken
+        let responder = ChatHTTPResponder(
+            webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store,
+            accessToken: token
+        )
         let io = SocketIOServer(configuration: configuration, fallback: responder)
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxMessageLength = options.maxMessageLength
+        chatConfiguration.accessToken = token
         let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
         let channel = try await io.bind(host: options.host, port: options.port, group: MultiThreadedEventLoopGroup.singleton)

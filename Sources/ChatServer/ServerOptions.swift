@@ -49,6 +49,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
     var slowConsumerTimeoutMs: Int64 = environment("SLOW_CONSUMER_TIMEOUT_MS").flatMap(Int64.init) ?? 10_000
 
+    @Option(help: "Milliseconds a connection may take to send a request head (slowloris and idle keep-alive guard). [env: REQUEST_TIMEOUT_MS]")
+    var requestTimeoutMs: Int64 = environment("REQUEST_TIMEOUT_MS").flatMap(Int64.init) ?? 30_000
+
+    @Option(help: "A shared secret clients must send as auth.token (the page passes ?token=); empty leaves the chat open. [env: CHAT_TOKEN]")
+    var chatToken: String = environment("CHAT_TOKEN") ?? ""
+
     @Option(help: "Directory of the embedded SQLite database. [env: DATA_DIR]")
     var dataDir: String = environment("DATA_DIR") ?? "data"
 
@@ -75,6 +81,7 @@ struct ServerOptions: ParsableArguments {
         configuration.maxHttpBufferSize = maxHttpBufferSize
         configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
         configuration.maxOutboundBytes = maxOutboundBytes
+        configuration.requestHeadTimeout = .milliseconds(requestTimeoutMs)
         configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
         return configuration
     }

@@ -24,6 +24,10 @@ public struct EngineIOConfiguration: Sendable {
     /// Packets a polling session may have queued for its next GET; past that the client is
     /// disconnected as a slow consumer ("transport error").
     public var maxPollingQueue: Int = 10_000
+    /// How long a connection may take to send a complete request head, counted from when
+    /// it connected or got its last response: slow-header (slowloris) and idle keep-alive
+    /// connections are closed after it.
+    public var requestHeadTimeout: TimeAmount = .seconds(30)
     /// Which transports clients may use.
     public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
     /// Which browser origins may talk to the server.

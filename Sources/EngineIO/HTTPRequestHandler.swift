@@ -38,14 +38,41 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var state: State = .idle
     private var keepAlive = true
     private var corsHeaders = HTTPHeaders()
+    private var headTimer: Scheduled<Void>?
 
     init(server: EngineIOServer) {
         self.server = server
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { awaitNextHead(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        awaitNextHead(context: context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // After a WebSocket upgrade the connection is the WebSocket's to time.
+        headTimer?.cancel()
+        headTimer = nil
+    }
+
+    /// Gives the client `requestHeadTimeout` to send its next request head.
+    private func awaitNextHead(context: ChannelHandlerContext) {
+        headTimer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        headTimer = context.eventLoop.scheduleTask(in: server.configuration.requestHeadTimeout) {
+            bound.value.close(promise: nil)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headTimer?.cancel()
+            headTimer = nil
             keepAlive = head.isKeepAlive
             let kind = classify(head, context: context)
             if case .failure(let response) = kind, response.status == .payloadTooLarge {
@@ -82,6 +109,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        headTimer?.cancel()
+        headTimer = nil
         if case .polling(let session, let token) = state {
             session.eventLoop.execute { session.pollConnectionClosed(token: token) }
         }
@@ -233,6 +262,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            awaitNextHead(context: context)
         } else {
             context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }

@@ -3,6 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+// EngineIO is imported for its configuration type, which SocketIOConfiguration embeds:
+// naming the module keeps incremental builds from linking a stale layout of it.
+import EngineIO
 import NIOCore
 import NIOPosix
 import SocketIO

@@ -21,6 +21,9 @@ func environment(_ name: String) -> String? {
 var configuration = SocketIOConfiguration()
 configuration.engineIO.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ?? "") ?? 25_000)
 configuration.engineIO.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "") ?? 20_000)
+configuration.engineIO.maxOutboundBytes = Int(environment("MAX_OUTBOUND_BYTES") ?? "") ?? configuration.engineIO.maxOutboundBytes
+configuration.engineIO.slowConsumerTimeout = .milliseconds(Int64(environment("SLOW_CONSUMER_TIMEOUT_MS") ?? "") ?? 10_000)
+configuration.engineIO.requestHeadTimeout = .milliseconds(Int64(environment("REQUEST_TIMEOUT_MS") ?? "") ?? 30_000)
 var recovery = ConnectionStateRecovery()
 recovery.maxDisconnectionDuration = .milliseconds(Int64(environment("RECOVERY_MS") ?? "") ?? 120_000)
 recovery.maxBufferedPackets = Int(environment("RECOVERY_MAX_PACKETS") ?? "") ?? recovery.maxBufferedPackets

@@ -140,3 +140,17 @@ def browser():
     yield open_browser
     for driver in drivers:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def strict_testbed(static_dir):
+    """socketio-testbed with tight limits: 0.5 s to send a request head, 64 KiB of backlog
+    for 0.5 s before a slow client is dropped."""
+    server = Server(
+        "socketio-testbed",
+        {"STATIC_DIR": str(static_dir), "REQUEST_TIMEOUT_MS": "500", "MAX_OUTBOUND_BYTES": "65536", "SLOW_CONSUMER_TIMEOUT_MS": "500"},
+        recovery=True,
+    )
+    yield server
+    server.assert_alive()
+    server.stop()

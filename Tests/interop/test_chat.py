@@ -202,3 +202,22 @@ def test_graceful_shutdown_acks_what_it_stored_and_lets_clients_reconnect():
     assert len(acks) <= len(stored)  # every acknowledged message was stored
     assert stored == [f"in flight {i}" for i in range(len(stored))]
     chat.stop()
+
+
+def test_a_chat_token_closes_the_chat_to_strangers():
+    chat = ChatServer("sqlite", CHAT_TOKEN="s3cret")
+    try:
+        stranger = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            stranger.connect(chat.url, auth={"username": "eve"}, transports=["websocket"], wait_timeout=5)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            stranger.connect(chat.url, auth={"username": "eve", "token": "guess"}, transports=["websocket"], wait_timeout=5)
+        friend = socketio.Client(reconnection=False)
+        friend.connect(chat.url, auth={"username": "ada", "token": "s3cret"}, transports=["websocket"], wait_timeout=5)
+        assert friend.call("chat message", ("hi", "t-1"), timeout=5) is None
+        friend.disconnect()
+        assert requests.get(chat.url + "/messages", timeout=5).status_code == 401
+        assert requests.get(chat.url + "/messages", params={"token": "s3cret"}, timeout=5).json()["messages"][0]["content"] == "hi"
+        assert requests.get(chat.url + "/messages", headers={"Authorization": "Bearer s3cret"}, timeout=5).status_code == 200
+    finally:
+        chat.stop()

@@ -1,0 +1,158 @@
+"""Hostile and broken clients: each gets the protocol's answer, and the server goes on
+serving everyone else with bounded memory."""
+
+import json
+import socket
+import time
+
+import requests
+import socketio
+import websocket
+
+
+def wait_for_eof(sock, timeout):
+    """Reads until the server closes the connection; returns the seconds it took."""
+    sock.settimeout(0.2)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - started
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - started
+    raise AssertionError("the server kept the connection open")
+
+
+def test_slowloris_request_heads_are_cut_off(strict_testbed):
+    sock = socket.create_connection(("127.0.0.1", strict_testbed.port))
+    sock.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    for _ in range(4):  # a header byte now and then, never the end of the head
+        time.sleep(0.15)
+        try:
+            sock.sendall(b"X")
+        except OSError:
+            break
+    elapsed = (time.monotonic() - started) + wait_for_eof(sock, 3)
+    assert elapsed < 2.0
+    strict_testbed.assert_alive()
+
+
+def test_idle_keep_alive_connections_are_closed(strict_testbed):
+    sock = socket.create_connection(("127.0.0.1", strict_testbed.port))
+    sock.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert wait_for_eof(sock, 3) < 2.0  # the 404, then the close after 0.5 s of silence
+
+
+def test_oversized_headers_are_refused(strict_testbed):
+    sock = socket.create_connection(("127.0.0.1", strict_testbed.port))
+    sock.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    sock.settimeout(3)
+    try:
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 4"), answer[:40]
+    except (ConnectionResetError, BrokenPipeError):
+        pass  # closed before reading it all: also a refusal
+    assert requests.get(strict_testbed.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 200
+
+
+def test_a_client_that_stops_reading_is_dropped_and_others_are_unaffected(strict_testbed):
+    # The slow client: joins, then never reads, with a tiny receive buffer.
+    slow = websocket.create_connection(
+        strict_testbed.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+        timeout=5,
+        sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),),
+    )
+    slow.recv()
+    slow.send("40")
+    slow.recv()
+    fast = socketio.Client(reconnection=False)
+    got = []
+    fast.on("all", lambda *args: got.append(args))
+    fast.connect(strict_testbed.url, transports=["websocket"], wait_timeout=5)
+    try:
+        payload = "x" * 50_000
+        started = time.monotonic()
+        for i in range(100):  # 5 MB to everyone
+            fast.call("emit all", f"{i}:{payload}", timeout=5)
+        deadline = time.monotonic() + 10
+        while len(got) < 100 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(got) == 100, len(got)
+        assert time.monotonic() - started < 8  # the slow reader does not hold the others back
+        # The server gave up on the slow one: its connection ends.
+        wait_for_eof(slow.sock, 5)
+    finally:
+        fast.disconnect()
+        slow.sock.close()
+    strict_testbed.assert_alive()
+
+
+def test_handshakes_that_never_continue_expire(eio_server):
+    sids = []
+    for _ in range(100):
+        r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
+        sids.append(json.loads(r.text[1:])["sid"])
+    time.sleep(0.3 + 0.2 + 0.2)  # pingInterval + pingTimeout + slack
+    for sid in sids[:10] + sids[-10:]:
+        r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
+        assert r.status_code == 400 and r.json()["code"] == 1
+
+
+def raw_socketio(server):
+    ws = websocket.create_connection(server.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=5)
+    ws.recv()
+    ws.send("40")
+    assert ws.recv().startswith("40{")
+    return ws
+
+
+def closed(ws, timeout=3):
+    ws.settimeout(timeout)
+    try:
+        while True:
+            opcode, _ = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return True
+    except (websocket.WebSocketConnectionClosedException, ConnectionResetError):
+        return True
+    except websocket.WebSocketTimeoutException:
+        return False
+
+
+def test_hostile_socketio_packets_close_only_their_connection(testbed):
+    survivor = socketio.Client(reconnection=False)
+    echoes = []
+    survivor.on("echo", lambda *args: echoes.append(args))
+    survivor.connect(testbed.url, transports=["websocket"], wait_timeout=5)
+    hostile = [
+        "45" + "11-" + json.dumps(["echo"] + [{"_placeholder": True, "num": i} for i in range(11)]),  # too many attachments
+        '42["echo",' + "[" * 200 + "]" * 200 + "]",  # nesting beyond the depth limit
+        '4299999999999999999999["echo"]',  # an ack id beyond 2^53
+        '42["echo","\\ud800 lone surrogate is repaired, not fatal"',  # unterminated: invalid JSON
+        "42/never-joined,[\"echo\"]",  # a namespace this connection never joined
+        '42["connect"]',  # a reserved event name
+    ]
+    try:
+        for packet in hostile:
+            ws = raw_socketio(testbed)
+            ws.send(packet)
+            assert closed(ws), packet
+        survivor.emit("echo", "still here")
+        deadline = time.monotonic() + 5
+        while not echoes and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert echoes and echoes[0][0] == "still here"
+    finally:
+        survivor.disconnect()
+    testbed.assert_alive()
+
+
+def test_invalid_utf8_in_a_polling_body_is_repaired_not_fatal(eio_server):
+    base = eio_server.url + "/engine.io/"
+    sid = json.loads(requests.get(base, params={"EIO": "4", "transport": "polling"}, timeout=5).text[1:])["sid"]
+    params = {"EIO": "4", "transport": "polling", "sid": sid}
+    assert requests.post(base, params=params, data=b"4bad \xff\xfe bytes", timeout=5).status_code == 200
+    assert requests.get(base, params=params, timeout=5).text == "4bad \ufffd\ufffd bytes"
