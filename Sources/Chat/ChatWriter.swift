@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import NIOConcurrencyHelpers
 
@@ -110,9 +111,19 @@ public final class ChatWriter: Sendable {
         }
     }
 
+    private static let inserted = Counter(label: "chat_inserts_total", dimensions: [("outcome", "inserted")])
+    private static let duplicates = Counter(label: "chat_inserts_total", dimensions: [("outcome", "duplicate")])
+    private static let failed = Counter(label: "chat_inserts_total", dimensions: [("outcome", "failed")])
+    private static let commitLatency = Timer(label: "chat_db_commit_seconds")
+    private static let batchSize = Recorder(label: "chat_db_batch_size")
+
     private func commit(_ batch: [PendingInsert]) async {
+        let started = ContinuousClock.now
         do {
             let outcomes = try await store.insert(batch.map(\.message))
+            let elapsed = ContinuousClock.now - started
+            Self.commitLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            Self.batchSize.record(batch.count)
             var stored: [StoredMessage] = []
             for outcome in outcomes {
                 guard case .inserted(let message) = outcome else { continue }
@@ -121,10 +132,13 @@ public final class ChatWriter: Sendable {
                 state.recent.append(message)
                 if state.recent.count > recentCapacity { state.recent.removeFirst() }
             }
+            Self.inserted.increment(by: stored.count)
+            Self.duplicates.increment(by: batch.count - stored.count)
             // The whole batch leaves together, in id order, before any of it is acked.
             broadcast(stored)
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
+            Self.failed.increment(by: batch.count)
             for pending in batch { pending.completion(.failure(error)) }
         }
     }

@@ -3,6 +3,7 @@ import EngineIO
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Prometheus
 import SocketIO
 
 /// The chat server's plain HTTP: the page and its assets from `web/` (read once at start,
@@ -22,9 +23,11 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
     let history: ChatHistory
     let store: any MessageStore
     let accessToken: String?
+    let metrics: PrometheusCollectorRegistry?
 
-    init(webDirectory: String, clientBundlePath: String?, store: any MessageStore, accessToken: String?) {
+    init(webDirectory: String, clientBundlePath: String?, store: any MessageStore, accessToken: String?, metrics: PrometheusCollectorRegistry?) {
         self.accessToken = accessToken
+        self.metrics = metrics
         var files: [String: File] = [:]
         if let names = FileManager.default.enumerator(atPath: webDirectory) {
             for case let name as String in names {
@@ -81,6 +84,10 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
             let promise = eventLoop.makePromise(of: HTTPResponse.self)
             promise.completeWithTask { await history.respond(query: query) }
             return promise.futureResult
+        case "/metrics":
+            guard let metrics else { return eventLoop.makeSucceededFuture(HTTPResponse(status: .notFound)) }
+            let body = ByteBuffer(bytes: metrics.emitToBuffer())
+            return eventLoop.makeSucceededFuture(HTTPResponse(status: .ok, headers: ["content-type": "text/plain; version=0.0.4; charset=utf-8"], body: body))
         case "/healthz":
             let promise = eventLoop.makePromise(of: HTTPResponse.self)
             promise.completeWithTask {

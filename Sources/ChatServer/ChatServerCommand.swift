@@ -5,8 +5,10 @@ import ChatStoreSQLite
 import EngineIO
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import SocketIO
 
 @main
@@ -20,6 +22,8 @@ struct ChatServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = Logger(label: "chat-server")
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let store = try await openStore(logger: logger)
         let latestID = try await store.latestID()
 
@@ -32,7 +36,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         let token = options.chatToken.isEmpty ? nil : options.chatToken
         let responder = ChatHTTPResponder(
             webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store,
-            accessToken: token
+            accessToken: token, metrics: metrics
         )
         let io = SocketIOServer(configuration: configuration, fallback: responder)
         var chatConfiguration = ChatConfiguration()

@@ -152,6 +152,8 @@ public final class EngineIOServer: Sendable {
             id: id, eventLoop: eventLoop, handshake: handshake, configuration: configuration, server: self
         )
         sessions.withLockedValue { $0[id] = Entry(session: session, transport: handshake.transport) }
+        EngineIOMetrics.opened(handshake.transport)
+        logger.debug("session opened", metadata: ["sid": "\(id)", "transport": "\(handshake.transport.rawValue)", "remote": "\(handshake.remoteAddress.map { "\($0)" } ?? "?")"])
         let upgrades: [EngineIOTransportKind] =
             handshake.transport == .polling && configuration.transports.contains(.websocket) ? [.websocket] : []
         session.open(upgrades: upgrades, webSocket: webSocket)
@@ -167,9 +169,13 @@ public final class EngineIOServer: Sendable {
 
     func sessionUpgraded(_ id: String) {
         sessions.withLockedValue { $0[id]?.transport = .websocket }
+        EngineIOMetrics.upgraded()
+        logger.debug("session upgraded", metadata: ["sid": "\(id)"])
     }
 
-    func sessionClosed(_ id: String) {
-        sessions.withLockedValue { _ = $0.removeValue(forKey: id) }
+    func sessionClosed(_ id: String, reason: EngineIOCloseReason) {
+        guard let entry = sessions.withLockedValue({ $0.removeValue(forKey: id) }) else { return }
+        EngineIOMetrics.closed(reason, transport: entry.transport)
+        logger.debug("session closed", metadata: ["sid": "\(id)", "reason": "\(reason.rawValue)"])
     }
 }

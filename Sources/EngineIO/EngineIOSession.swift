@@ -266,7 +266,7 @@ public final class EngineIOSession: @unchecked Sendable {
         upgradeTimer = nil
         closeTimer?.cancel()
         closeTimer = nil
-        server.sessionClosed(id)
+        server.sessionClosed(id, reason: action.reason)
         let handler = self.handler
         self.handler = nil
         handler?.session(self, didCloseWith: action.reason)

@@ -11,6 +11,9 @@ final class FlushBatcher: @unchecked Sendable {
     let eventLoop: any EventLoop
     private var pending: [WebSocketConnection] = []
     private var scheduled = false
+    /// Counted here and reported once per tick, not once per packet.
+    var packetsWritten = 0
+    var bytesWritten = 0
 
     private init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -43,6 +46,10 @@ final class FlushBatcher: @unchecked Sendable {
 
     private func flushAll() {
         scheduled = false
+        EngineIOMetrics.packetsOut.increment(by: Int64(packetsWritten))
+        EngineIOMetrics.bytesOut.increment(by: Int64(bytesWritten))
+        packetsWritten = 0
+        bytesWritten = 0
         let connections = pending
         pending.removeAll(keepingCapacity: true)
         for connection in connections {

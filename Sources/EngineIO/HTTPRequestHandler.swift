@@ -191,6 +191,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             startPoll(on: session, context: context)
         case .post(let session):
             let packets = EngineIOPayload.decode(body)
+            EngineIOMetrics.packetsIn.increment(by: Int64(packets.count))
+            EngineIOMetrics.bytesIn.increment(by: Int64(body.readableBytes))
             session.eventLoop.execute { session.postReceived(packets) }
             state = .idle
             if packets.last == .invalid {
@@ -232,6 +234,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let responder = PollResponder(
             token: token,
             answer: { packets in
+                EngineIOMetrics.packetsOut.increment(by: Int64(packets.count))
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: "text/plain; charset=UTF-8")
                 finish(HTTPResponse(status: .ok, headers: headers, body: EngineIOPayload.encode(packets)))
@@ -258,6 +261,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if response.body.readableBytes > 0 {
+            EngineIOMetrics.bytesOut.increment(by: Int64(response.body.readableBytes))
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         if keepAlive {

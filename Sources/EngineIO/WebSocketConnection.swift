@@ -42,6 +42,8 @@ final class WebSocketConnection: @unchecked Sendable {
         for packet in packets {
             let frame = WebSocketFrame(fin: true, opcode: packet.kind == .text ? .text : .binary, data: packet.bytes)
             channel.write(frame, promise: nil)
+            batcher.packetsWritten += 1
+            batcher.bytesWritten += packet.bytes.readableBytes
         }
         batcher.needsFlush(self)
     }

@@ -50,6 +50,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         }
         switch frame.opcode {
         case .text:
+            EngineIOMetrics.bytesIn.increment(by: Int64(frame.length))
             var data = frame.unmaskedData
             guard let bytes = data.readBytes(length: data.readableBytes),
                 let text = String(validating: bytes, as: UTF8.self)
@@ -59,6 +60,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             }
             deliver(EngineIOInboundPacket(text: text[...]))
         case .binary:
+            EngineIOMetrics.bytesIn.increment(by: Int64(frame.length))
             deliver(.message(.binary(frame.unmaskedData)))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
@@ -98,6 +100,8 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             slowConsumerTimer = context.eventLoop.scheduleTask(in: server.configuration.slowConsumerTimeout) {
                 let (handler, context) = bound.value
                 guard !context.channel.isWritable else { return }
+                EngineIOMetrics.slowConsumersDropped.increment()
+                handler.server.logger.info("slow consumer dropped", metadata: ["remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
                 handler.sawError = true
                 handler.notifySessionClosed()
                 context.close(promise: nil)
@@ -114,6 +118,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     private func deliver(_ packet: EngineIOInboundPacket) {
+        EngineIOMetrics.packetsIn.increment()
         guard let session else { return }
         let connection = self.connection
         onSessionLoop(session) { $0.webSocketReceived(packet, on: connection) }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -67,6 +68,7 @@ public final class SocketIONamespace: Sendable {
         var restored: RestoredSession?
         if recovery != nil, case .string(let pid)? = auth["pid"], case .string(let offset)? = auth["offset"] {
             restored = adapter.restoreSession(pid: pid, offset: offset)
+            Counter(label: "socketio_recoveries_total", dimensions: [("result", restored == nil ? "failed" : "succeeded")]).increment()
         }
         let socket = SocketIOSocket(namespace: self, connection: connection, auth: auth, restored: restored)
         let middlewares = handlers.withLockedValue { $0.middlewares }
@@ -82,6 +84,7 @@ public final class SocketIONamespace: Sendable {
                 for middleware in middlewares { try await middleware(socket) }
                 eventLoop.execute { connection.accept(socket, missedPackets: missed) }
             } catch {
+                Counter(label: "socketio_connect_errors_total").increment()
                 let refusal = (error as? SocketIOConnectError) ?? SocketIOConnectError(String(describing: error))
                 eventLoop.execute { connection.refuse(socket, refusal) }
             }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import EngineIO
 import NIOCore
 
@@ -43,6 +44,8 @@ public final class SocketIOSocket: @unchecked Sendable {
     }
 
     public var eventLoop: any EventLoop { connection.eventLoop }
+
+    static let connectedSockets = Meter(label: "socketio_sockets_connected")
 
     init(namespace: SocketIONamespace, connection: SocketIOConnection, auth: JSONObject, restored: RestoredSession?) {
         self.namespace = namespace
@@ -234,6 +237,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         if recovered { namespace.adapter.evictStaleSockets(id: id, keeping: self) }
         joinedRooms.insert(id)
         isConnected = true
+        Self.connectedSockets.increment()
         namespace.adapter.add(self)
         var answer: JSONObject = ["sid": .string(id)]
         if let pid { answer["pid"] = .string(pid) }
@@ -278,6 +282,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         }
         namespace.adapter.remove(self)
         isConnected = false
+        Self.connectedSockets.decrement()
         let acks = pendingAcks
         pendingAcks = [:]
         for pending in acks.values {

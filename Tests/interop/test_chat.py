@@ -221,3 +221,29 @@ def test_a_chat_token_closes_the_chat_to_strangers():
         assert requests.get(chat.url + "/messages", headers={"Authorization": "Bearer s3cret"}, timeout=5).status_code == 200
     finally:
         chat.stop()
+
+
+def test_metrics_and_health_for_operators():
+    chat = ChatServer("sqlite")
+    try:
+        ada = ChatClient(chat, "ada", transports=("polling", "websocket"))
+        ada.send("counted")
+        ada.send("counted", offset=f"{ada.tab}-1")  # a retry: a duplicate
+        time.sleep(0.2)
+        text = requests.get(chat.url + "/metrics", timeout=5).text
+        for name in (
+            'engineio_sessions_opened_total{transport="polling"}',
+            "engineio_upgrades_total",
+            'engineio_sessions_open{transport="websocket"}',
+            "engineio_packets_received_total",
+            "engineio_bytes_sent_total",
+            "socketio_sockets_connected",
+            'chat_inserts_total{outcome="inserted"} 1',
+            'chat_inserts_total{outcome="duplicate"} 1',
+            "chat_db_commit_seconds_bucket",
+        ):
+            assert name in text, name
+        assert requests.get(chat.url + "/healthz", timeout=5).json() == {"status": "ok", "database": "up"}
+        ada.close()
+    finally:
+        chat.stop()
