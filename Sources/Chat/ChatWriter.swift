@@ -38,6 +38,10 @@ public final class ChatWriter: Sendable {
     private final class BroadcastState: @unchecked Sendable {
         var lastBroadcastID: Int64
         var recent = Deque<StoredMessage>()
+        /// A commit failed: the database may hold rows that were never broadcast (a COMMIT
+        /// can succeed and its answer still be lost). They are found and broadcast before
+        /// anything newer, so no client's serverOffset can pass over them.
+        var needsResync = false
         init(lastBroadcastID: Int64) { self.lastBroadcastID = lastBroadcastID }
     }
 
@@ -106,8 +110,17 @@ public final class ChatWriter: Sendable {
                 return (subscriptions, inserts)
             }
             if subscriptions.isEmpty && inserts.isEmpty { return }
+            if state.needsResync { await resync() }
             if !subscriptions.isEmpty { await catchUp(subscriptions) }
-            if !inserts.isEmpty { await commit(inserts) }
+            if !inserts.isEmpty {
+                if state.needsResync {
+                    // Still unsure what the database holds: no ack, the clients retry.
+                    Self.failed.increment(by: inserts.count)
+                    for pending in inserts { pending.completion(.failure(ResyncPending())) }
+                } else {
+                    await commit(inserts)
+                }
+            }
         }
     }
 
@@ -139,7 +152,30 @@ public final class ChatWriter: Sendable {
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             Self.failed.increment(by: batch.count)
+            state.needsResync = true
             for pending in batch { pending.completion(.failure(error)) }
+        }
+    }
+
+    struct ResyncPending: Error {}
+
+    /// Broadcasts, in id order, the rows stored after the last broadcast one.
+    private func resync() async {
+        do {
+            while true {
+                let page = try await store.messages(after: state.lastBroadcastID, limit: 500)
+                guard let last = page.last else { break }
+                for message in page {
+                    state.recent.append(message)
+                    if state.recent.count > recentCapacity { state.recent.removeFirst() }
+                }
+                state.lastBroadcastID = last.id
+                broadcast(page)
+                if page.count < 500 { break }
+            }
+            state.needsResync = false
+        } catch {
+            // The database is still away: try again before the next batch.
         }
     }
 
