@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
         .executable(name: "socketio-testbed", targets: ["SocketIOTestbed"]),
         .executable(name: "socketio-bench", targets: ["SocketIOBench"]),
+        .executable(name: "socketio-fuzz", targets: ["SocketIOFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -138,6 +139,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        // libFuzzer targets for the network-facing decoders (scripts/fuzz.sh); a corpus
+        // replayer when built normally.
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "SocketIOFuzz",
+            dependencies: [
+                "EngineIO", "SocketIO", "CFuzzerDriver",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

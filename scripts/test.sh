@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: unit and EmbeddedChannel tests (swift test), then interop tests of
-# the running servers with the real clients (pytest). Installs what it needs on the way.
+# The test command: unit, store and EmbeddedChannel tests (swift test), the fuzz targets
+# for 60 s each (scripts/fuzz.sh; FUZZ_SECONDS to change), then interop tests of the running
+# servers with the real clients (pytest). Installs what it needs on the way.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
@@ -30,6 +31,9 @@ swift build --build-tests
 echo "==> swift test"
 "$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" "CREATE DATABASE chat_swift_tests"
 TEST_DATABASE_URL="$TEST_DATABASE_URL_BASE/chat_swift_tests" swift test --skip-build
+
+echo "==> fuzzing"
+"$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
 
 echo "==> interop tests"
 CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"
