@@ -29,6 +29,7 @@ struct ChatServerCommand: AsyncParsableCommand {
 
         var configuration = SocketIOConfiguration()
         configuration.engineIO = options.engineIO
+        configuration.maxEventsPerSecond = options.maxEventsPerSecond
         var recovery = ConnectionStateRecovery()
         recovery.maxDisconnectionDuration = .milliseconds(options.recoveryMs)
         configuration.connectionStateRecovery = recovery

@@ -52,6 +52,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Milliseconds a connection may take to send a request head (slowloris and idle keep-alive guard). [env: REQUEST_TIMEOUT_MS]")
     var requestTimeoutMs: Int64 = environment("REQUEST_TIMEOUT_MS").flatMap(Int64.init) ?? 30_000
 
+    @Option(help: "Most connections (Engine.IO sessions) at once; further ones get 503 and retry. 0: no limit. [env: MAX_CONNECTIONS]")
+    var maxConnections: Int = environment("MAX_CONNECTIONS").flatMap(Int.init) ?? 0
+
+    @Option(help: "Events a client may send per second; the rest are dropped. 0: no limit. [env: MAX_EVENTS_PER_SECOND]")
+    var maxEventsPerSecond: Int = environment("MAX_EVENTS_PER_SECOND").flatMap(Int.init) ?? 0
+
     @Option(help: "A shared secret clients must send as auth.token (the page passes ?token=); empty leaves the chat open. [env: CHAT_TOKEN]")
     var chatToken: String = environment("CHAT_TOKEN") ?? ""
 
@@ -82,6 +88,7 @@ struct ServerOptions: ParsableArguments {
         configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
         configuration.maxOutboundBytes = maxOutboundBytes
         configuration.requestHeadTimeout = .milliseconds(requestTimeoutMs)
+        configuration.maxSessions = maxConnections
         configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
         return configuration
     }

@@ -28,6 +28,10 @@ public struct EngineIOConfiguration: Sendable {
     /// it connected or got its last response: slow-header (slowloris) and idle keep-alive
     /// connections are closed after it.
     public var requestHeadTimeout: TimeAmount = .seconds(30)
+    /// The most sessions the server keeps at once; further handshakes get 503 with a
+    /// `Retry-After`, which the official clients treat as a failed attempt to retry later.
+    /// 0 means no limit.
+    public var maxSessions: Int = 0
     /// Which transports clients may use.
     public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
     /// Which browser origins may talk to the server.

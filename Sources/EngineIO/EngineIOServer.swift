@@ -96,6 +96,11 @@ public final class EngineIOServer: Sendable {
         }
     }
 
+    /// Whether a new session would go over `maxSessions`.
+    var isAtCapacity: Bool {
+        configuration.maxSessions > 0 && sessionCount >= configuration.maxSessions
+    }
+
     func session(_ sid: String) -> EngineIOSession? {
         sessions.withLockedValue { $0[sid]?.session }
     }
@@ -103,7 +108,8 @@ public final class EngineIOServer: Sendable {
     private func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
         guard let request = EngineIORequest(head: head, mountPath: configuration.path) else { return false }
         switch route(request) {
-        case .success(.handshake(.websocket)), .success(.upgrade): return true
+        case .success(.handshake(.websocket)): return !isAtCapacity
+        case .success(.upgrade): return true
         default: return false
         }
     }

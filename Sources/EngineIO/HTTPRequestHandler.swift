@@ -140,6 +140,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch server.route(request) {
         case .failure(let error):
             return .failure(Self.errorResponse(error))
+        case .success(.handshake) where server.isAtCapacity:
+            EngineIOMetrics.refusedAtCapacity.increment()
+            return .failure(Self.capacityResponse())
         case .success(.handshake(.polling)):
             return .handshake
         case .success(.handshake(.websocket)), .success(.upgrade):
@@ -276,6 +279,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         return HTTPResponse(status: .init(statusCode: error.httpStatus), headers: headers, body: ByteBuffer(string: error.body))
+    }
+
+    static func capacityResponse() -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "retry-after", value: "5")
+        return HTTPResponse(status: .serviceUnavailable, headers: headers, body: ByteBuffer(string: #"{"message":"Server at capacity"}"#))
     }
 
     static func corsHeaders(for request: EngineIORequest, policy: CORSPolicy) -> HTTPHeaders {

@@ -13,6 +13,9 @@ public struct SocketIOConfiguration: Sendable {
     public var maxAttachments = 10
     /// The deepest nesting of arrays and objects accepted in a packet.
     public var maxJSONDepth = JSONParser.defaultMaxDepth
+    /// Events a socket may send per second (a burst of as many is allowed); the rest are
+    /// dropped unhandled. 0, the default, means no limit.
+    public var maxEventsPerSecond: Int = 0
 
     public init() {}
 }

@@ -11,6 +11,7 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
 
     let session: EngineIOSession
     let eventLoop: any EventLoop
+    var maxEventsPerSecond: Int { router.configuration.maxEventsPerSecond }
     private let router: SocketIORouter
     private var decoder: SocketIOPacketDecoder
     private var sockets: [String: SocketIOSocket] = [:]

@@ -35,6 +35,9 @@ public final class SocketIOSocket: @unchecked Sendable {
     private var pendingAcks: [Int: PendingAck] = [:]
     private var nextAckID = 0
     private(set) var isConnected = false
+    /// Token bucket of the event rate limit: tokens left, and when it was last refilled.
+    private var eventTokens: Double = 0
+    private var tokensRefilledAt = NIODeadline.now()
     /// A newer socket recovered this one's session: it must not persist it again.
     private var superseded = false
 
@@ -46,6 +49,20 @@ public final class SocketIOSocket: @unchecked Sendable {
     public var eventLoop: any EventLoop { connection.eventLoop }
 
     static let connectedSockets = Meter(label: "socketio_sockets_connected")
+    static let rateLimited = Counter(label: "socketio_events_rate_limited_total")
+
+    /// Takes a token from the bucket, refilled at `maxEventsPerSecond`.
+    private func withinRateLimit() -> Bool {
+        let rate = connection.maxEventsPerSecond
+        guard rate > 0 else { return true }
+        let now = NIODeadline.now()
+        let elapsed = Double((now - tokensRefilledAt).nanoseconds) / 1e9
+        tokensRefilledAt = now
+        eventTokens = min(Double(rate), eventTokens + elapsed * Double(rate))
+        guard eventTokens >= 1 else { return false }
+        eventTokens -= 1
+        return true
+    }
 
     init(namespace: SocketIONamespace, connection: SocketIOConnection, auth: JSONObject, restored: RestoredSession?) {
         self.namespace = namespace
@@ -55,6 +72,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             auth: auth, query: engine.query, headers: engine.headers, address: engine.remoteAddress,
             url: engine.uri, issued: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
         )
+        self.eventTokens = Double(connection.maxEventsPerSecond)
         if let restored {
             self.id = restored.id
             self.pid = restored.pid
@@ -251,6 +269,10 @@ public final class SocketIOSocket: @unchecked Sendable {
         switch packet.type {
         case .event, .binaryEvent:
             guard case .array(let values)? = packet.data, let first = values.first else { return }
+            guard withinRateLimit() else {
+                Self.rateLimited.increment()
+                return
+            }
             let name: String
             switch first {
             case .string(let string): name = string

@@ -52,7 +52,6 @@ final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if getenv("BENCH_DEBUG") != nil { let line = "frame \(frame.opcode) \(String(buffer: frame.unmaskedData))\n"; _ = line.withCString { Glibc.write(2, $0, strlen($0)) } }
         guard frame.opcode == .text else {
             if frame.opcode == .connectionClose { context.close(promise: nil) }
             return

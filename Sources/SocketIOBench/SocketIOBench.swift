@@ -43,7 +43,6 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
         }
     }.get()
     let newClients = try await load.loop.submit { Array(load.clients.suffix(count)) }.get()
-    if getenv("BENCH_DEBUG") != nil { FileHandleStderr.write("connecting \(newClients.count)\n") }
     var next = 0
     var inFlight: [EventLoopFuture<any Channel>] = []
     while next < count {

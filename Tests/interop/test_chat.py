@@ -247,3 +247,34 @@ def test_metrics_and_health_for_operators():
         ada.close()
     finally:
         chat.stop()
+
+
+def test_a_connection_cap_refuses_cleanly_and_frees_up():
+    chat = ChatServer("sqlite", MAX_CONNECTIONS="2")
+    try:
+        first, second = ChatClient(chat, "a"), ChatClient(chat, "b")
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            ChatClient(chat, "c")
+        r = requests.get(chat.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        first.close()
+        time.sleep(0.2)
+        third = ChatClient(chat, "c")  # a place came free
+        third.close()
+        second.close()
+    finally:
+        chat.stop()
+
+
+def test_an_event_rate_limit_drops_the_excess():
+    chat = ChatServer("sqlite", MAX_EVENTS_PER_SECOND="5")
+    try:
+        ada = ChatClient(chat, "ada")
+        for i in range(30):
+            ada.client.emit("chat message", (f"burst {i}", f"rl-{i}"))
+        time.sleep(0.6)
+        stored = len(chat.all_rows())
+        assert 5 <= stored <= 10, stored  # the burst of 5, plus what 0.6 s refills
+        ada.close()
+    finally:
+        chat.stop()
