@@ -1,7 +1,8 @@
 """Every case of the official Engine.IO v4 compliance suite (socketio/engine.io-protocol,
 test-suite/test-suite.js), in our words, against eio-conformance in the suite's reference
 configuration (/engine.io/ on port PORT, pingInterval 300, pingTimeout 200, echo).
-Each test is named after its case."""
+Each test is named after its case. The handshake, heartbeat and close cases, which the
+Socket.IO suite repeats, also run against sio-conformance on /socket.io/."""
 
 import json
 import threading
@@ -22,47 +23,55 @@ def suite(eio_server):
     return Suite(eio_server, "/engine.io/")
 
 
+@pytest.fixture(params=["eio-conformance", "sio-conformance"])
+def any_suite(request):
+    """Both reference servers, for the cases both suites have."""
+    if request.param == "eio-conformance":
+        return Suite(request.getfixturevalue("eio_server"), "/engine.io/")
+    return Suite(request.getfixturevalue("sio_server"), "/socket.io/")
+
+
 # handshake / HTTP long-polling
 
 
-def test_handshake_polling_successfully_opens_a_session(suite):
-    r = requests.get(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
+def test_handshake_polling_successfully_opens_a_session(any_suite):
+    r = requests.get(any_suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
     assert r.status_code == 200
     check_open_packet(r.text, ["websocket"])
 
 
-def test_handshake_polling_fails_with_an_invalid_eio_query_parameter(suite):
-    assert requests.get(suite.base, params={"transport": "polling"}, timeout=5).status_code == 400
-    assert requests.get(suite.base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_eio_query_parameter(any_suite):
+    assert requests.get(any_suite.base, params={"transport": "polling"}, timeout=5).status_code == 400
+    assert requests.get(any_suite.base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
 
 
-def test_handshake_polling_fails_with_an_invalid_transport_query_parameter(suite):
-    assert requests.get(suite.base, params={"EIO": "4"}, timeout=5).status_code == 400
-    assert requests.get(suite.base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_transport_query_parameter(any_suite):
+    assert requests.get(any_suite.base, params={"EIO": "4"}, timeout=5).status_code == 400
+    assert requests.get(any_suite.base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
 
 
-def test_handshake_polling_fails_with_an_invalid_request_method(suite):
-    assert requests.post(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
-    assert requests.put(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+def test_handshake_polling_fails_with_an_invalid_request_method(any_suite):
+    assert requests.post(any_suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
+    assert requests.put(any_suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
 
 
 # handshake / WebSocket
 
 
-def test_handshake_websocket_successfully_opens_a_session(suite):
-    socket = suite.ws()
+def test_handshake_websocket_successfully_opens_a_session(any_suite):
+    socket = any_suite.ws()
     check_open_packet(socket.recv(), [])
     socket.close()
 
 
-def test_handshake_websocket_fails_with_an_invalid_eio_query_parameter(suite):
-    assert suite.refused("transport=websocket")
-    assert suite.refused("EIO=abc&transport=websocket")
+def test_handshake_websocket_fails_with_an_invalid_eio_query_parameter(any_suite):
+    assert any_suite.refused("transport=websocket")
+    assert any_suite.refused("EIO=abc&transport=websocket")
 
 
-def test_handshake_websocket_fails_with_an_invalid_transport_query_parameter(suite):
-    assert suite.refused("EIO=4")
-    assert suite.refused("EIO=4&transport=abc")
+def test_handshake_websocket_fails_with_an_invalid_transport_query_parameter(any_suite):
+    assert any_suite.refused("EIO=4")
+    assert any_suite.refused("EIO=4&transport=abc")
 
 
 # message / HTTP long-polling
@@ -148,22 +157,22 @@ def test_message_websocket_closes_the_session_upon_invalid_packet_format(suite):
 # heartbeat
 
 
-def test_heartbeat_polling_sends_ping_pong_packets(suite):
-    sid = suite.open_session()
+def test_heartbeat_polling_sends_ping_pong_packets(any_suite):
+    sid = any_suite.open_session()
     for _ in range(3):
-        r = suite.poll(sid)
+        r = any_suite.poll(sid)
         assert (r.status_code, r.text) == (200, "2")
-        assert suite.push(sid, "3").status_code == 200
+        assert any_suite.push(sid, "3").status_code == 200
 
 
-def test_heartbeat_polling_closes_the_session_upon_ping_timeout(suite):
-    sid = suite.open_session()
+def test_heartbeat_polling_closes_the_session_upon_ping_timeout(any_suite):
+    sid = any_suite.open_session()
     time.sleep(PING_INTERVAL + PING_TIMEOUT + 0.01)
-    assert suite.poll(sid).status_code == 400
+    assert any_suite.poll(sid).status_code == 400
 
 
-def test_heartbeat_websocket_sends_ping_pong_packets(suite):
-    socket = suite.ws()
+def test_heartbeat_websocket_sends_ping_pong_packets(any_suite):
+    socket = any_suite.ws()
     socket.recv()
     for _ in range(3):
         assert socket.recv() == "2"
@@ -171,8 +180,8 @@ def test_heartbeat_websocket_sends_ping_pong_packets(suite):
     socket.close()
 
 
-def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(suite):
-    socket = suite.ws()
+def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(any_suite):
+    socket = any_suite.ws()
     started = time.monotonic()
     recv_close_code(socket)  # the open packet, a ping, then the close
     assert time.monotonic() - started < PING_INTERVAL + PING_TIMEOUT + 0.3
@@ -181,20 +190,20 @@ def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(suite):
 # close
 
 
-def test_close_polling_forcefully_closes_the_session(suite):
-    sid = suite.open_session()
+def test_close_polling_forcefully_closes_the_session(any_suite):
+    sid = any_suite.open_session()
     results = {}
-    waiting = threading.Thread(target=lambda: results.setdefault("poll", suite.poll(sid)))
+    waiting = threading.Thread(target=lambda: results.setdefault("poll", any_suite.poll(sid)))
     waiting.start()
     time.sleep(0.02)
-    assert suite.push(sid, "1").status_code == 200
+    assert any_suite.push(sid, "1").status_code == 200
     waiting.join()
     assert (results["poll"].status_code, results["poll"].text) == (200, "6")
-    assert suite.poll(sid).status_code == 400
+    assert any_suite.poll(sid).status_code == 400
 
 
-def test_close_websocket_forcefully_closes_the_session(suite):
-    socket = suite.ws()
+def test_close_websocket_forcefully_closes_the_session(any_suite):
+    socket = any_suite.ws()
     socket.recv()
     socket.send("1")
     recv_close_code(socket)

@@ -1,17 +1,16 @@
 """Every case of the official Socket.IO v5 compliance suite (socketio/socket.io-protocol,
 test-suite/test-suite.js), in our words, against sio-conformance in the suite's reference
-configuration. Its Engine.IO cases are run on /socket.io/; then the Socket.IO cases.
-Each test is named after its case."""
+configuration. Of its Engine.IO cases, the handshake, heartbeat and close ones run in
+test_conformance_engineio.py against both servers; the upgrade ones are here, then the
+Socket.IO cases. Each test is named after its case."""
 
 import json
-import threading
 import time
 
 import pytest
-import requests
 import websocket
 
-from conformance_support import Suite, check_open_packet
+from conformance_support import Suite
 from eio_raw import recv_close_code
 
 PING_INTERVAL, PING_TIMEOUT = 0.3, 0.2
@@ -42,89 +41,6 @@ def connected(suite):
 
 
 # Engine.IO protocol, on the Socket.IO server
-
-
-def test_eio_handshake_polling_opens_a_session(suite):
-    r = requests.get(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5)
-    assert r.status_code == 200
-    check_open_packet(r.text, ["websocket"])
-
-
-def test_eio_handshake_polling_invalid_eio(suite):
-    assert requests.get(suite.base, params={"transport": "polling"}, timeout=5).status_code == 400
-    assert requests.get(suite.base, params={"EIO": "abc", "transport": "polling"}, timeout=5).status_code == 400
-
-
-def test_eio_handshake_polling_invalid_transport(suite):
-    assert requests.get(suite.base, params={"EIO": "4"}, timeout=5).status_code == 400
-    assert requests.get(suite.base, params={"EIO": "4", "transport": "abc"}, timeout=5).status_code == 400
-
-
-def test_eio_handshake_polling_invalid_method(suite):
-    assert requests.post(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
-    assert requests.put(suite.base, params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 400
-
-
-def test_eio_handshake_websocket_opens_a_session(suite):
-    socket = suite.ws()
-    check_open_packet(socket.recv(), [])
-    socket.close()
-
-
-def test_eio_handshake_websocket_invalid_eio(suite):
-    assert suite.refused("transport=websocket")
-    assert suite.refused("EIO=abc&transport=websocket")
-
-
-def test_eio_handshake_websocket_invalid_transport(suite):
-    assert suite.refused("EIO=4")
-    assert suite.refused("EIO=4&transport=abc")
-
-
-def test_eio_heartbeat_polling_ping_pong(suite):
-    sid = suite.open_session()
-    for _ in range(3):
-        assert suite.poll(sid).text == "2"
-        assert suite.push(sid, "3").status_code == 200
-
-
-def test_eio_heartbeat_polling_ping_timeout(suite):
-    sid = suite.open_session()
-    time.sleep(PING_INTERVAL + PING_TIMEOUT + 0.01)
-    assert suite.poll(sid).status_code == 400
-
-
-def test_eio_heartbeat_websocket_ping_pong(suite):
-    socket = suite.ws()
-    socket.recv()
-    for _ in range(3):
-        assert socket.recv() == "2"
-        socket.send("3")
-    socket.close()
-
-
-def test_eio_heartbeat_websocket_ping_timeout(suite):
-    socket = suite.ws()
-    recv_close_code(socket)
-
-
-def test_eio_close_polling(suite):
-    sid = suite.open_session()
-    results = {}
-    waiting = threading.Thread(target=lambda: results.setdefault("poll", suite.poll(sid)))
-    waiting.start()
-    time.sleep(0.02)
-    suite.push(sid, "1")
-    waiting.join()
-    assert results["poll"].text == "6"
-    assert suite.poll(sid).status_code == 400
-
-
-def test_eio_close_websocket(suite):
-    socket = suite.ws()
-    socket.recv()
-    socket.send("1")
-    recv_close_code(socket)
 
 
 def test_eio_upgrade(suite):
