@@ -71,10 +71,6 @@ public final class ChatWriter: Sendable {
         enqueue { $0.subscriptions.append(PendingSubscription(after: after, deliver: deliver, completion: completion)) }
     }
 
-    public func insert(_ message: NewMessage) async -> Result<InsertOutcome, any Error> {
-        await withCheckedContinuation { continuation in insert(message) { continuation.resume(returning: $0) } }
-    }
-
     public func subscribe(after: Int64, deliver: @escaping @Sendable ([StoredMessage]) -> Void) async -> Result<Void, any Error> {
         await withCheckedContinuation { continuation in subscribe(after: after, deliver: deliver) { continuation.resume(returning: $0) } }
     }

@@ -90,16 +90,6 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
         }
     }
 
-    /// Encodes a text `message` packet from bytes that are already UTF-8, such as a
-    /// Socket.IO packet written straight into a buffer.
-    public static func textMessage(utf8 bytes: ByteBuffer) -> EngineIOOutboundPacket {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(1 + bytes.readableBytes)
-        buffer.writeInteger(EngineIOPacketType.message.rawValue)
-        buffer.writeImmutableBuffer(bytes)
-        return EngineIOOutboundPacket(kind: .text, bytes: buffer)
-    }
-
     /// Encodes a text `message` packet whose data `write` appends to the buffer, so a layer
     /// above can serialise straight into the wire buffer without an intermediate copy.
     public static func textMessage(_ write: (inout ByteBuffer) -> Void) -> EngineIOOutboundPacket {

@@ -173,7 +173,4 @@ public final class InMemoryAdapter: SocketIOAdapter {
             if shard.eventLoop.inEventLoop { evict() } else { shard.eventLoop.execute(evict) }
         }
     }
-
-    /// For tests and metrics: how many packets are buffered for recovery.
-    public var bufferedPacketCount: Int { buffer?.withLockedValue { $0.count } ?? 0 }
 }

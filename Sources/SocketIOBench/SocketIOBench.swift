@@ -64,6 +64,16 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
     return Double(Load.now() - started) / 1e9
 }
 
+/// A one-thread generator with `senders` then `receivers` clients connected: senders are
+/// clients 0..<senders, so that a sender's client index is its sender number.
+func startLoad(target: Target, receivers: Int, senders: Int) async throws -> (MultiThreadedEventLoopGroup, Load) {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let load = Load(loop: group.next())
+    try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
+    _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+    return (group, load)
+}
+
 func json(_ pairs: KeyValuePairs<String, Any?>) -> String {
     var parts: [String] = []
     for (key, value) in pairs {
@@ -129,12 +139,7 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Seconds measured.") var duration = 10.0
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let load = Load(loop: group.next())
-        let (receivers, senders) = (self.receivers, self.senders)
-        try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
-        // Senders are clients 0..<senders, so that a sender's index is its sender number.
-        _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders)
         try await sleepSeconds(1)
         let stats = target.serverPid.map(ProcessStats.init)
 
@@ -193,11 +198,8 @@ struct Chat: AsyncParsableCommand {
     @Option(help: "A label for the store in the output.") var store = "?"
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let load = Load(loop: group.next())
-        let (receivers, senders) = (self.receivers, self.senders)
-        try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
-        _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders)
+        let senders = self.senders
         try await sleepSeconds(1)
         let stats = target.serverPid.map(ProcessStats.init)
         let window = self.window
@@ -247,11 +249,8 @@ struct Storm: AsyncParsableCommand {
     @Option(help: "Messages sent while the clients are away.") var during = 50
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let load = Load(loop: group.next())
         let (receivers, before, during) = (self.clients, self.before, self.during)
-        try await load.loop.submit { load.prepare(receivers: receivers, senders: 1) }.get()
-        _ = try await connectAll(load, target: target, count: 1 + receivers, group: group)
+        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: 1)
         for _ in 0..<before { try await load.loop.submit { load.send(from: 0) }.get() }
         try await waitUntil(load, timeout: 30) { load.acked == before && load.unique[1...].allSatisfy { $0 >= before } }
 

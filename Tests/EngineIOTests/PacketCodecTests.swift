@@ -29,7 +29,7 @@ import Testing
         let binary = EngineIOOutboundPacket.message(.binary(ByteBuffer(bytes: [1, 2, 3])))
         #expect(binary.kind == .binary)
         #expect(Array(binary.bytes.readableBytesView) == [1, 2, 3])
-        let prebuilt = EngineIOOutboundPacket.textMessage(utf8: ByteBuffer(string: #"2["x"]"#))
+        let prebuilt = EngineIOOutboundPacket.textMessage { $0.writeString(#"2["x"]"#) }
         #expect(String(buffer: prebuilt.bytes) == #"42["x"]"#)
     }
 

@@ -72,17 +72,23 @@ def test_missed_packets_are_replayed_once_in_order(browser, recovery_testbed, tr
     driver.save_screenshot(str(ARTIFACTS / f"recovery-{transports.replace(',', '-')}.png"))
 
 
-def test_expired_session_connects_fresh(browser, recovery_testbed):
-    driver = browser()
-    driver.get(f"{recovery_testbed.url}/recovery.html?transports=websocket")
+def connected_with_an_offset(driver, server):
+    """A page connected over WebSocket that has received one broadcast, so it holds a
+    recovery offset; returns the driver and its first connect event."""
+    driver.get(f"{server.url}/recovery.html?transports=websocket")
     first = wait_until(driver, "return events.find(e => e[0] === 'connect')")
     sender = socketio.Client(reconnection=False)
-    sender.connect(recovery_testbed.url, transports=["websocket"], wait_timeout=5)
+    sender.connect(server.url, transports=["websocket"], wait_timeout=5)
     try:
         sender.call("emit all", "has an offset", timeout=5)
         wait_until(driver, "return events.filter(e => e[0] === 'all').length === 1")
     finally:
         sender.disconnect()
+    return driver, first
+
+
+def test_expired_session_connects_fresh(browser, recovery_testbed):
+    driver, first = connected_with_an_offset(browser(), recovery_testbed)
     # Reconnect only after maxDisconnectionDuration (3 s) has passed.
     driver.execute_script("socket.io.reconnectionDelay(4500); socket.io.reconnectionDelayMax(4500); socket.io.engine.close()")
     second = wait_until(driver, "return events.filter(e => e[0] === 'connect')[1]", timeout=15)
@@ -95,16 +101,7 @@ def test_expired_session_connects_fresh(browser, recovery_testbed):
 
 
 def test_a_client_disconnect_is_not_recovered(browser, recovery_testbed):
-    driver = browser()
-    driver.get(f"{recovery_testbed.url}/recovery.html?transports=websocket")
-    first = wait_until(driver, "return events.find(e => e[0] === 'connect')")
-    sender = socketio.Client(reconnection=False)
-    sender.connect(recovery_testbed.url, transports=["websocket"], wait_timeout=5)
-    try:
-        sender.call("emit all", "x", timeout=5)
-        wait_until(driver, "return events.filter(e => e[0] === 'all').length === 1")
-    finally:
-        sender.disconnect()
+    driver, first = connected_with_an_offset(browser(), recovery_testbed)
     driver.execute_script("socket.disconnect(); setTimeout(() => socket.connect(), 200)")
     second = wait_until(driver, "return events.filter(e => e[0] === 'connect')[1]")
     assert second[2] is False
