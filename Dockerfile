@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build with the official Swift image, using the same script as the README's run command.
-FROM swift:6.1-bookworm AS build
+FROM swift:6.3-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN scripts/build.sh --static-swift-stdlib \

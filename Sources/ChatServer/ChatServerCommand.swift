@@ -8,7 +8,9 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
+import ServiceLifecycle
 import SocketIO
 
 @main
@@ -24,6 +26,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "chat-server")
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+        let tls = try makeTLSContext()  // before the store, so a bad certificate fails fast
         let store = try await openStore(logger: logger)
         let latestID = try await store.latestID()
 
@@ -45,21 +48,29 @@ struct ChatServerCommand: AsyncParsableCommand {
         chatConfiguration.accessToken = token
         let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
-        let channel = try await io.bind(host: options.host, port: options.port, group: MultiThreadedEventLoopGroup.singleton)
-        logger.info("chat-server listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "latest_id": "\(latestID)"])
-        print("chat-server listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
-
-        let signal = await ShutdownSignal.wait()
-        // Graceful shutdown: stop accepting; let queued inserts commit, broadcast and be
-        // acknowledged; then close every session with "server shutting down", so clients
-        // reconnect (and, to the next server, replay from their serverOffset).
-        logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        try? await channel.close()
-        await chat.writer.waitUntilIdle(timeout: .seconds(10))
-        io.engine.closeAllSessions()
-        try? await Task.sleep(for: .milliseconds(200))  // let the close frames leave
-        await store.shutdown()
+        let server = ChatServerService(
+            io: io, chat: chat, host: options.host, port: options.port, tls: tls, logger: logger
+        )
+        var group = ServiceGroupConfiguration(
+            services: [MessageStoreService(store: store), server],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        // Past this, the drain is cancelled; past the second, the process ends regardless.
+        group.maximumGracefulShutdownDuration = .seconds(15)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
         logger.info("stopped")
+    }
+
+    /// The TLS context for `--tls-cert`/`--tls-key`, or nil to serve plain HTTP.
+    private func makeTLSContext() throws -> NIOSSLContext? {
+        guard !options.tlsCert.isEmpty else { return nil }
+        let chain = try NIOSSLCertificate.fromPEMFile(options.tlsCert).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: options.tlsKey, format: .pem)
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        return try NIOSSLContext(configuration: tls)
     }
 
     /// Opens the store named by DATABASE_URL (SQLite under DATA_DIR when unset) and applies

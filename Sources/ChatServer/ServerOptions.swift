@@ -28,6 +28,20 @@ struct ServerOptions: ParsableArguments {
     )
     var corsOrigins: String = environment("CORS_ORIGINS") ?? ""
 
+    @Option(
+        help: """
+            Comma-separated host names the server answers to (the Host header; *.example.com \
+            for subdomains); others get 421. Empty answers any host. [env: ALLOWED_HOSTS]
+            """
+    )
+    var allowedHosts: String = environment("ALLOWED_HOSTS") ?? ""
+
+    @Option(help: "PEM certificate chain; with --tls-key, the server speaks HTTPS and WSS only. [env: TLS_CERT]")
+    var tlsCert: String = environment("TLS_CERT") ?? ""
+
+    @Option(help: "PEM private key for --tls-cert. [env: TLS_KEY]")
+    var tlsKey: String = environment("TLS_KEY") ?? ""
+
     @Flag(help: "Allow credentials (cookies) on cross-origin requests. [env: CORS_CREDENTIALS=1]")
     var corsCredentials: Bool = environment("CORS_CREDENTIALS") == "1"
 
@@ -86,6 +100,7 @@ struct ServerOptions: ParsableArguments {
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxHttpBufferSize = maxHttpBufferSize
         configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
+        configuration.allowedHosts = AllowedHosts(parsing: allowedHosts)
         configuration.maxOutboundBytes = maxOutboundBytes
         configuration.requestHeadTimeout = .milliseconds(requestTimeoutMs)
         configuration.maxSessions = maxConnections
@@ -97,6 +112,7 @@ struct ServerOptions: ParsableArguments {
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
         guard pingInterval > 0, pingTimeout > 0 else { throw ValidationError("ping durations must be positive") }
         guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
+        guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 }
 

@@ -36,6 +36,9 @@ public struct EngineIOConfiguration: Sendable {
     public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
     /// Which browser origins may talk to the server.
     public var cors: CORSPolicy = .sameOrigin
+    /// Which host names requests may address (their `Host` header); others, the page and
+    /// the fallback routes included, get 421 Misdirected Request.
+    public var allowedHosts: AllowedHosts = .any
 
     public init() {}
 }

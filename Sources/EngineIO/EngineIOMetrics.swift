@@ -35,6 +35,7 @@ enum EngineIOMetrics {
     static let bytesOut = Counter(label: "engineio_bytes_sent_total")
     static let slowConsumersDropped = Counter(label: "engineio_slow_consumers_dropped_total")
     static let refusedAtCapacity = Counter(label: "engineio_handshakes_refused_at_capacity_total")
+    static let refusedHost = Counter(label: "engineio_requests_refused_host_total")
 
     static func closed(_ reason: EngineIOCloseReason, transport: EngineIOTransportKind) {
         switch transport {

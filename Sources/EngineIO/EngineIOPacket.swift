@@ -53,10 +53,13 @@ public enum EngineIOInboundPacket: Sendable, Hashable {
 
 /// One encoded outbound packet, ready for either transport.
 ///
-/// A text packet holds its full wire form (type digit then data), which is at once the
-/// WebSocket text frame and the polling payload segment. A binary message holds its raw
-/// bytes: a WebSocket binary frame as is, `b` + base64 in a polling payload. Encoding once
-/// lets a broadcast share one buffer across every recipient.
+/// A text packet's data is its full wire form (type digit then data), which is at once the
+/// WebSocket text frame's payload and the polling payload segment. A binary message's data
+/// is its raw bytes: a WebSocket binary frame as is, `b` + base64 in a polling payload.
+///
+/// The packet is kept as a complete WebSocket frame, the header in front of the data in the
+/// same buffer. Encoding once lets a broadcast write that one buffer to every recipient's
+/// socket as is: no header, allocation or copy per recipient, and one iovec per frame.
 public struct EngineIOOutboundPacket: Sendable, Hashable {
     public enum Kind: Sendable, Hashable {
         case text
@@ -64,20 +67,64 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
     }
 
     public let kind: Kind
-    public let bytes: ByteBuffer
+    /// The unmasked server-to-client WebSocket frame: header, then the packet's data.
+    let frame: ByteBuffer
+    private let headerLength: UInt8
+
+    /// Space left in front of a new packet's data for the longest frame header.
+    private static let headroom = 10
+
+    /// The packet's data, without the frame header.
+    public var bytes: ByteBuffer {
+        frame.getSlice(at: frame.readerIndex + Int(headerLength), length: byteCount)!
+    }
+
+    /// The length of `bytes`.
+    public var byteCount: Int { frame.readableBytes - Int(headerLength) }
 
     init(kind: Kind, bytes: ByteBuffer) {
+        var buffer = Self.bufferWithHeadroom(capacity: bytes.readableBytes)
+        buffer.writeImmutableBuffer(bytes)
+        self.init(kind: kind, data: buffer)
+    }
+
+    /// `data`'s readable bytes must start at least `headroom` bytes into the buffer.
+    private init(kind: Kind, data: ByteBuffer) {
+        var frame = data
+        let length = frame.readableBytes
+        let headerLength = length < 126 ? 2 : (length <= 0xFFFF ? 4 : 10)
+        let start = frame.readerIndex - headerLength
+        precondition(start >= 0, "an outbound packet is built with headroom for its frame header")
+        frame.setInteger(UInt8(0x80 | (kind == .text ? 0x1 : 0x2)), at: start)  // FIN, opcode
+        switch headerLength {
+        case 2:
+            frame.setInteger(UInt8(length), at: start + 1)
+        case 4:
+            frame.setInteger(UInt8(126), at: start + 1)
+            frame.setInteger(UInt16(length), at: start + 2)
+        default:
+            frame.setInteger(UInt8(127), at: start + 1)
+            frame.setInteger(UInt64(length), at: start + 2)
+        }
+        frame.moveReaderIndex(to: start)
         self.kind = kind
-        self.bytes = bytes
+        self.frame = frame
+        self.headerLength = UInt8(headerLength)
+    }
+
+    private static func bufferWithHeadroom(capacity: Int) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: headroom + capacity)
+        buffer.moveWriterIndex(forwardBy: headroom)
+        buffer.moveReaderIndex(forwardBy: headroom)
+        return buffer
     }
 
     /// A control packet with optional text data, such as `2`, `3probe` or `6`.
     static func control(_ type: EngineIOPacketType, _ data: String = "") -> EngineIOOutboundPacket {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(1 + data.utf8.count)
+        var buffer = bufferWithHeadroom(capacity: 1 + data.utf8.count)
         buffer.writeInteger(type.rawValue)
         buffer.writeString(data)
-        return EngineIOOutboundPacket(kind: .text, bytes: buffer)
+        return EngineIOOutboundPacket(kind: .text, data: buffer)
     }
 
     /// Encodes a `message` packet. Call once per message, not once per recipient.
@@ -93,16 +140,16 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
     /// Encodes a text `message` packet whose data `write` appends to the buffer, so a layer
     /// above can serialise straight into the wire buffer without an intermediate copy.
     public static func textMessage(_ write: (inout ByteBuffer) -> Void) -> EngineIOOutboundPacket {
-        var buffer = ByteBuffer()
+        var buffer = bufferWithHeadroom(capacity: 64)
         buffer.writeInteger(EngineIOPacketType.message.rawValue)
         write(&buffer)
-        return EngineIOOutboundPacket(kind: .text, bytes: buffer)
+        return EngineIOOutboundPacket(kind: .text, data: buffer)
     }
 
     /// The data of a text packet (after its type digit), for inspection and tests.
     public var textData: String? {
         guard kind == .text else { return nil }
-        return bytes.getString(at: bytes.readerIndex + 1, length: bytes.readableBytes - 1)
+        return frame.getString(at: frame.readerIndex + Int(headerLength) + 1, length: byteCount - 1)
     }
 
     static let ping = EngineIOOutboundPacket.control(.ping)

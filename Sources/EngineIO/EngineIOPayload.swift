@@ -11,8 +11,8 @@ public enum EngineIOPayload {
         var size = max(packets.count - 1, 0)
         for packet in packets {
             switch packet.kind {
-            case .text: size += packet.bytes.readableBytes
-            case .binary: size += 1 + (packet.bytes.readableBytes + 2) / 3 * 4
+            case .text: size += packet.byteCount
+            case .binary: size += 1 + (packet.byteCount + 2) / 3 * 4
             }
         }
         var body = ByteBuffer()

@@ -41,7 +41,15 @@ public final class EngineIOServer: Sendable {
     public var sessionCount: Int { sessions.withLockedValue { $0.count } }
 
     /// Listens on `host:port` and serves until the returned channel is closed.
-    public func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
+    ///
+    /// `beneathHTTP` runs first on each accepted connection, to add the handlers that carry
+    /// HTTP, such as TLS (`NIOSSLServerHandler`); Engine.IO's own handlers go above them.
+    public func bind(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        beneathHTTP: (@Sendable (any Channel) throws -> Void)? = nil
+    ) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -50,7 +58,10 @@ public final class EngineIOServer: Sendable {
             // to keep idle connections lean.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try self.configureChannel(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try beneathHTTP?(channel)
+                    try self.configureChannel(channel)
+                }
             }
             .bind(host: host, port: port)
             .get()
@@ -106,6 +117,8 @@ public final class EngineIOServer: Sendable {
     }
 
     private func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
+        // A refused host falls through to HTTPRequestHandler, which answers it.
+        guard configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host")) else { return false }
         guard let request = EngineIORequest(head: head, mountPath: configuration.path) else { return false }
         switch route(request) {
         case .success(.handshake(.websocket)): return !isAtCapacity
@@ -135,6 +148,9 @@ public final class EngineIOServer: Sendable {
                 )
             )
         }
+        // Encoded frames enter beneath the encoder the upgrader installed.
+        let encoder = try channel.pipeline.syncOperations.handler(type: WebSocketFrameEncoder.self)
+        try channel.pipeline.syncOperations.addHandler(connection.writer, position: .before(encoder))
         try channel.pipeline.syncOperations.addHandlers([
             NIOWebSocketFrameAggregator(
                 minNonFinalFragmentSize: 0,

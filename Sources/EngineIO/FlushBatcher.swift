@@ -10,6 +10,8 @@ final class FlushBatcher: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private var pending: [WebSocketConnection] = []
+    /// The other list, swapped with `pending` each tick so neither is reallocated.
+    private var flushing: [WebSocketConnection] = []
     private var scheduled = false
     /// Counted here and reported once per tick, not once per packet.
     var packetsWritten = 0
@@ -50,11 +52,11 @@ final class FlushBatcher: @unchecked Sendable {
         EngineIOMetrics.bytesOut.increment(by: Int64(bytesWritten))
         packetsWritten = 0
         bytesWritten = 0
-        let connections = pending
-        pending.removeAll(keepingCapacity: true)
-        for connection in connections {
+        swap(&pending, &flushing)
+        for connection in flushing {
             connection.flushPending = false
-            connection.channel.flush()
+            connection.flush()
         }
+        flushing.removeAll(keepingCapacity: true)
     }
 }

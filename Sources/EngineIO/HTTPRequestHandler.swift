@@ -131,6 +131,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Routing
 
     private func classify(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Kind {
+        guard server.configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host")) else {
+            corsHeaders = [:]
+            EngineIOMetrics.refusedHost.increment()
+            return .failure(Self.misdirectedResponse())
+        }
         guard let request = EngineIORequest(head: head, mountPath: server.configuration.path) else {
             corsHeaders = [:]
             return .fallback
@@ -279,6 +284,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         return HTTPResponse(status: .init(statusCode: error.httpStatus), headers: headers, body: ByteBuffer(string: error.body))
+    }
+
+    static func misdirectedResponse() -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        return HTTPResponse(status: .misdirectedRequest, headers: headers, body: ByteBuffer(string: #"{"message":"Host not allowed"}"#))
     }
 
     static func capacityResponse() -> HTTPResponse {

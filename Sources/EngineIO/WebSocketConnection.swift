@@ -5,11 +5,13 @@ import NIOWebSocket
 /// The write side of one WebSocket, as a session sees it. Its identity tells the session
 /// which of its WebSockets (the active one or an upgrading one) an event came from.
 final class WebSocketConnection: @unchecked Sendable {
-    // @unchecked Sendable: `channel`, `batcher` and `closing` are immutable or atomic;
-    // `flushPending` is read and written only on the channel's event loop, by
-    // `writeOnLoop` and the loop's `FlushBatcher`.
+    // @unchecked Sendable: `channel`, `batcher`, `writer` and `closing` are immutable or
+    // atomic; `flushPending` and the writer's context are read and written only on the
+    // channel's event loop, by `writeOnLoop`, `flush` and the loop's `FlushBatcher`.
     let channel: Channel
     private let batcher: FlushBatcher
+    /// Where encoded frames enter the pipeline, beneath NIO's frame encoder.
+    let writer = EncodedFrameWriter()
     var flushPending = false
     private let closing = ManagedAtomic(false)
 
@@ -39,13 +41,19 @@ final class WebSocketConnection: @unchecked Sendable {
     }
 
     private func writeOnLoop(_ packets: some Collection<EngineIOOutboundPacket>) {
+        // Without the writer's context the channel is closed or closing: nothing to send.
+        guard let context = writer.context else { return }
         for packet in packets {
-            let frame = WebSocketFrame(fin: true, opcode: packet.kind == .text ? .text : .binary, data: packet.bytes)
-            channel.write(frame, promise: nil)
+            context.write(NIOAny(packet.frame), promise: nil)
             batcher.packetsWritten += 1
-            batcher.bytesWritten += packet.bytes.readableBytes
+            batcher.bytesWritten += packet.frame.readableBytes
         }
         batcher.needsFlush(self)
+    }
+
+    /// Sends what was written. Called by the batcher, on the channel's event loop.
+    func flush() {
+        if let context = writer.context { context.flush() } else { channel.flush() }
     }
 
     /// Sends a close frame with `code` and closes the connection, once.

@@ -64,7 +64,7 @@ struct RecoveryBuffer {
     }
 
     mutating func append(sequence: UInt64, packet: EncodedSocketIOPacket, filter: BroadcastFilter, now: NIODeadline) {
-        let size = packet.text.bytes.readableBytes + packet.attachments.reduce(0) { $0 + $1.bytes.readableBytes }
+        let size = packet.text.byteCount + packet.attachments.reduce(0) { $0 + $1.byteCount }
         entries.append(Entry(sequence: sequence, time: now, packet: packet, filter: filter, size: size))
         bytes += size
         evict(now: now)

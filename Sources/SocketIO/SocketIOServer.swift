@@ -46,9 +46,15 @@ public final class SocketIOServer: Sendable {
 
     public func to(_ room: String) -> BroadcastOperator { sockets.to(room) }
 
-    /// Listens on `host:port` and serves until the returned channel is closed.
-    public func bind(host: String, port: Int, group: any EventLoopGroup) async throws -> any Channel {
-        try await engine.bind(host: host, port: port, group: group)
+    /// Listens on `host:port` and serves until the returned channel is closed; see
+    /// `EngineIOServer.bind` for `beneathHTTP` (TLS, say).
+    public func bind(
+        host: String,
+        port: Int,
+        group: any EventLoopGroup,
+        beneathHTTP: (@Sendable (any Channel) throws -> Void)? = nil
+    ) async throws -> any Channel {
+        try await engine.bind(host: host, port: port, group: group, beneathHTTP: beneathHTTP)
     }
 }
 

@@ -42,9 +42,9 @@ import Testing
         server = EngineIOServer(configuration: configuration, delegate: recorder)
     }
 
-    private func connection() throws -> EmbeddedChannel {
+    private func connection(to server: EngineIOServer? = nil) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(loop: loop)
-        try server.configureChannel(channel)
+        try (server ?? self.server).configureChannel(channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -190,6 +190,36 @@ import Testing
         let channel = try connection()
         try send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", on: channel)
         #expect(try response(channel)?.status == 404)
+    }
+
+    @Test func requestsForOtherHostsAreMisdirected() throws {
+        var configuration = EngineIOConfiguration()
+        configuration.allowedHosts = AllowedHosts(parsing: "chat.example, *.example.org")
+        let strict = EngineIOServer(configuration: configuration, delegate: recorder)
+        for host in ["chat.example:3000", "a.example.org"] {
+            let channel = try connection(to: strict)
+            try send("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: \(host)\r\n\r\n", on: channel)
+            #expect(try response(channel)?.status == 200, "\(host)")
+        }
+        for head in ["Host: evil.example", "Host: example.org", "X-No-Host: 1"] {
+            let channel = try connection(to: strict)
+            try send("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\(head)\r\n\r\n", on: channel)
+            let refused = try #require(try response(channel))
+            #expect(refused.status == 421, "\(head)")
+            #expect(refused.body == #"{"message":"Host not allowed"}"#)
+        }
+        // The page and the WebSocket handshake are held to the same list.
+        let page = try connection(to: strict)
+        try send("GET /index.html HTTP/1.1\r\nHost: evil.example\r\n\r\n", on: page)
+        #expect(try response(page)?.status == 421)
+        let socket = try connection(to: strict)
+        try send(
+            "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: evil.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            on: socket
+        )
+        #expect(try response(socket)?.status == 421)
+        #expect(strict.sessionCount == 2)
     }
 
     // MARK: WebSocket

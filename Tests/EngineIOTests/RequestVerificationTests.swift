@@ -57,6 +57,21 @@ import Testing
         #expect(verify(["EIO": "4", "transport": "polling"], origin: "http://evil.example", configuration: listed) == .failure(.forbidden))
     }
 
+    @Test func allowedHostsMatchTheHostHeaderWithoutItsPort() {
+        #expect(AllowedHosts.any.allows(hostHeader: nil))
+        #expect(AllowedHosts(parsing: " ").acceptsAny)
+        #expect(AllowedHosts(parsing: "a.example, *").acceptsAny)
+        let hosts = AllowedHosts(parsing: "Chat.Example, *.example.org, [::1]")
+        #expect(hosts.allows(hostHeader: "chat.example"))
+        #expect(hosts.allows(hostHeader: "CHAT.example:3000"))
+        #expect(hosts.allows(hostHeader: "deep.sub.example.org"))
+        #expect(hosts.allows(hostHeader: "[::1]:3000"))
+        #expect(!hosts.allows(hostHeader: "example.org"))  // the wildcard is for subdomains
+        #expect(!hosts.allows(hostHeader: "chat.example.evil"))
+        #expect(!hosts.allows(hostHeader: "evilexample.org"))
+        #expect(!hosts.allows(hostHeader: nil))
+    }
+
     @Test func otherProtocolVersionsAreCode5() {
         #expect(verify(["EIO": "3", "transport": "polling"]) == .failure(.unsupportedProtocolVersion))
         #expect(verify(["transport": "polling"]) == .failure(.unsupportedProtocolVersion))

@@ -1,0 +1,98 @@
+"""TLS when a certificate is configured, and the allowed-hosts check."""
+
+import ssl
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import requests
+import socketio
+import websocket
+
+from chat_support import ChatServer
+
+
+@pytest.fixture(scope="module")
+def certificate():
+    """A throwaway self-signed certificate for localhost and 127.0.0.1."""
+    directory = Path(tempfile.mkdtemp(prefix="chat-tls-"))
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monkeypatch):
+    cert, key = certificate
+    # python-engineio asks requests to verify with its defaults: point them at our CA.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    chat = ChatServer("sqlite", TLS_CERT=str(cert), TLS_KEY=str(key))
+    url = chat.url.replace("http://", "https://")
+    try:
+        # The page, over HTTPS, checked against the certificate.
+        page = requests.get(url + "/", verify=str(cert), timeout=5)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        # The official client: polling over HTTPS, then the upgrade to WSS.
+        session = requests.Session()
+        session.verify = str(cert)
+        received = []
+        client = socketio.Client(reconnection=False, http_session=session)
+        client.on("chat message", lambda *args: received.append(args))
+        client.connect(url, auth={"username": "ada"}, transports=["polling", "websocket"], wait_timeout=5)
+        try:
+            assert client.call("chat message", ("over tls", "tls-1"), timeout=5) is None
+            assert client.transport() == "websocket"
+            assert received and received[0][0] == "over tls"
+        finally:
+            client.disconnect()
+        # A raw WSS connection is held to the same certificate.
+        ws = websocket.create_connection(
+            url.replace("https", "wss") + "/socket.io/?EIO=4&transport=websocket",
+            sslopt={"ca_certs": str(cert)},
+            timeout=5,
+        )
+        assert ws.recv().startswith('0{"sid":')
+        ws.close()
+        # Plain HTTP to the TLS port gets no page.
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(chat.url + "/", timeout=5)
+    finally:
+        chat.stop()
+
+
+def test_a_missing_key_file_stops_the_server_at_start(certificate):
+    cert, _ = certificate
+    with pytest.raises(RuntimeError, match="exited"):
+        ChatServer("sqlite", TLS_CERT=str(cert), TLS_KEY="/nonexistent/key.pem")
+
+
+def test_only_the_allowed_hosts_are_served():
+    chat = ChatServer("sqlite", ALLOWED_HOSTS="localhost, *.localhost")
+    port = chat.server.port
+    try:
+        # By IP, the Host header is 127.0.0.1: refused, page and Engine.IO alike.
+        refused = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert refused.status_code == 421
+        handshake = requests.get(f"http://127.0.0.1:{port}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
+        assert handshake.status_code == 421
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=5)
+        # A rebinding page: its own host name, resolving to this server.
+        assert requests.get(f"http://127.0.0.1:{port}/", headers={"Host": "evil.example"}, timeout=5).status_code == 421
+        # The names on the list work, with any port.
+        assert requests.get(f"http://127.0.0.1:{port}/", headers={"Host": f"localhost:{port}"}, timeout=5).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/messages", headers={"Host": "chat.localhost"}, timeout=5).status_code == 200
+        client = socketio.Client(reconnection=False)
+        client.connect(f"http://localhost:{port}", auth={"username": "ada"}, transports=["polling", "websocket"], wait_timeout=5)
+        assert client.call("chat message", ("by name", "hosts-1"), timeout=5) is None
+        client.disconnect()
+    finally:
+        chat.stop()
