@@ -124,6 +124,7 @@ public final class ChatService: Sendable {
         }
         let ack = event.ack
         let logger = self.logger
+        let sid = event.socket.engineSession.id
         // Queued here, synchronously, so a client's messages keep the order it sent them in.
         writer.insert(message) { result in
             switch result {
@@ -132,7 +133,7 @@ public final class ChatService: Sendable {
                 ack?()
             case .failure(let error):
                 // No ack: the client's retries will send it again.
-                logger.warning("insert failed, not acknowledged", metadata: ["error": "\(error)"])
+                logger.warning("insert failed, not acknowledged", metadata: ["sid": "\(sid)", "error": "\(error)"])
             }
         }
     }
@@ -157,7 +158,7 @@ public final class ChatService: Sendable {
             }.get()
         } catch {
             // The client would otherwise skip rows: drop its link so it reconnects and retries.
-            logger.warning("history replay failed, dropping the connection", metadata: ["error": "\(error)"])
+            logger.warning("history replay failed, dropping the connection", metadata: ["sid": "\(socket.engineSession.id)", "error": "\(error)"])
             socket.engineSession.close()
         }
     }

@@ -6,12 +6,29 @@ import NIOHTTP1
 public struct EngineIOHandshake: Sendable {
     /// The request target, path and query.
     public var uri: String
-    /// The query parameters, percent-decoded; the first occurrence of a key wins.
-    public var query: [String: String]
     public var headers: HTTPHeaders
     public var remoteAddress: SocketAddress?
     /// The transport of the first request.
     public var transport: EngineIOTransportKind
+
+    public init(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?, transport: EngineIOTransportKind) {
+        self.uri = uri
+        // A right-sized copy: the parser's array has room for many more headers, and every
+        // session keeps its handshake for as long as it lives.
+        var list: [(String, String)] = []
+        list.reserveCapacity(headers.count)
+        for header in headers { list.append((header.name, header.value)) }
+        self.headers = HTTPHeaders(list)
+        self.remoteAddress = remoteAddress
+        self.transport = transport
+    }
+
+    /// The query parameters, percent-decoded; the first occurrence of a key wins. Parsed
+    /// from `uri` when asked for, rather than kept by every session.
+    public var query: [String: String] {
+        guard let start = uri.firstIndex(of: "?") else { return [:] }
+        return EngineIORequest.parseQuery(uri[uri.index(after: start)...])
+    }
 }
 
 /// Receives what happens on one session. Its methods are called on the session's event

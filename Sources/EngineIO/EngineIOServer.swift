@@ -54,9 +54,9 @@ public final class EngineIOServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Chat traffic is small: start reads at 512 bytes (NIO adapts upwards as needed)
+            // Chat traffic is small: start reads at 256 bytes (NIO adapts upwards as needed)
             // to keep idle connections lean.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try beneathHTTP?(channel)
@@ -141,7 +141,6 @@ public final class EngineIOServer: Sendable {
             target = .handshake(
                 EngineIOHandshake(
                     uri: head.uri,
-                    query: EngineIORequest(head: head, mountPath: configuration.path)?.query ?? [:],
                     headers: head.headers,
                     remoteAddress: channel.remoteAddress,
                     transport: .websocket
@@ -151,14 +150,7 @@ public final class EngineIOServer: Sendable {
         // Encoded frames enter beneath the encoder the upgrader installed.
         let encoder = try channel.pipeline.syncOperations.handler(type: WebSocketFrameEncoder.self)
         try channel.pipeline.syncOperations.addHandler(connection.writer, position: .before(encoder))
-        try channel.pipeline.syncOperations.addHandlers([
-            NIOWebSocketFrameAggregator(
-                minNonFinalFragmentSize: 0,
-                maxAccumulatedFrameCount: 1024,
-                maxAccumulatedFrameSize: configuration.maxHttpBufferSize
-            ),
-            WebSocketTransportHandler(server: self, connection: connection, target: target),
-        ])
+        try channel.pipeline.syncOperations.addHandler(WebSocketTransportHandler(server: self, connection: connection, target: target))
     }
 
     // MARK: Session lifecycle
@@ -171,7 +163,7 @@ public final class EngineIOServer: Sendable {
     ) -> EngineIOSession {
         let id = SessionID.make()
         let session = EngineIOSession(
-            id: id, eventLoop: eventLoop, handshake: handshake, configuration: configuration, server: self
+            id: id, eventLoop: eventLoop, handshake: handshake, server: self
         )
         sessions.withLockedValue { $0[id] = Entry(session: session, transport: handshake.transport) }
         EngineIOMetrics.opened(handshake.transport)

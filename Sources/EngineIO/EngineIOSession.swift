@@ -8,8 +8,7 @@ import NIOWebSocket
 /// `SessionStateMachine` and performs the actions it returns: writes, poll answers, timers.
 /// Public methods may be called from any thread; they hop onto `eventLoop`.
 public final class EngineIOSession: @unchecked Sendable {
-    // @unchecked Sendable: `id`, `eventLoop`, `handshake`, `configuration` and `server` are
-    // immutable. Every other stored property is read and written only on `eventLoop`: the
+    // @unchecked Sendable: `id`, `eventLoop`, `handshake` and `server` are immutable. Every other stored property is read and written only on `eventLoop`: the
     // public entry points hop there first, the internal ones are called there by the
     // channel handlers (each asserts it with `eventLoop.assertInEventLoop()`), and the timer
     // callbacks are scheduled on it.
@@ -19,8 +18,12 @@ public final class EngineIOSession: @unchecked Sendable {
     public let eventLoop: any EventLoop
     public let handshake: EngineIOHandshake
 
-    private let configuration: EngineIOConfiguration
     private let server: EngineIOServer
+    /// The server's settings, read through it: a copy in every session would cost each idle
+    /// connection a few hundred bytes.
+    private var configuration: EngineIOConfiguration {
+        _read { yield server.configuration }
+    }
 
     private var machine: SessionStateMachine
     private var handler: (any EngineIOSessionHandler)?
@@ -36,15 +39,13 @@ public final class EngineIOSession: @unchecked Sendable {
         id: String,
         eventLoop: any EventLoop,
         handshake: EngineIOHandshake,
-        configuration: EngineIOConfiguration,
         server: EngineIOServer
     ) {
         self.id = id
         self.eventLoop = eventLoop
         self.handshake = handshake
-        self.configuration = configuration
         self.server = server
-        self.machine = SessionStateMachine(transport: handshake.transport, maxQueuedPackets: configuration.maxPollingQueue)
+        self.machine = SessionStateMachine(transport: handshake.transport, maxQueuedPackets: server.configuration.maxPollingQueue)
     }
 
     // MARK: Public API

@@ -188,7 +188,6 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .handshake:
             let handshake = EngineIOHandshake(
                 uri: head.uri,
-                query: EngineIORequest(head: head, mountPath: server.configuration.path)?.query ?? [:],
                 headers: head.headers,
                 remoteAddress: context.remoteAddress,
                 transport: .polling

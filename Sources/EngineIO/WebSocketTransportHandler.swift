@@ -20,11 +20,13 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     private var session: EngineIOSession?
     private var sawError = false
     private var slowConsumerTimer: Scheduled<Void>?
+    private var assembler: WebSocketMessageAssembler
 
     init(server: EngineIOServer, connection: WebSocketConnection, target: Target) {
         self.server = server
         self.connection = connection
         self.target = target
+        self.assembler = WebSocketMessageAssembler(maxMessageSize: server.configuration.maxHttpBufferSize, maxFragments: 1024)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -49,19 +51,15 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             return
         }
         switch frame.opcode {
-        case .text:
-            EngineIOMetrics.bytesIn.increment(by: Int64(frame.length))
-            var data = frame.unmaskedData
-            guard let bytes = data.readBytes(length: data.readableBytes),
-                let text = String(validating: bytes, as: UTF8.self)
-            else {
-                closeWithError(.dataInconsistentWithMessage, context: context)
-                return
+        case .text, .binary, .continuation:
+            do {
+                guard let message = try assembler.receive(frame) else { return }
+                received(message, context: context)
+            } catch .unexpectedFrame {
+                closeWithError(.protocolError, context: context)
+            } catch {
+                closeWithError(.messageTooLarge, context: context)
             }
-            deliver(EngineIOInboundPacket(text: text[...]))
-        case .binary:
-            EngineIOMetrics.bytesIn.increment(by: Int64(frame.length))
-            deliver(.message(.binary(frame.unmaskedData)))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
@@ -69,19 +67,31 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             // Echo the client's close code, then close, as RFC 6455 asks.
             var data = frame.unmaskedData
             connection.close(code: data.readWebSocketErrorCode() ?? .normalClosure)
-        case .pong, .continuation:
+        case .pong:
             break
         default:
             closeWithError(.protocolError, context: context)
         }
     }
 
+    private func received(_ message: WebSocketMessageAssembler.Message, context: ChannelHandlerContext) {
+        EngineIOMetrics.bytesIn.increment(by: Int64(message.data.readableBytes))
+        if message.opcode == .binary {
+            deliver(.message(.binary(message.data)))
+            return
+        }
+        var data = message.data
+        guard let bytes = data.readBytes(length: data.readableBytes), let text = String(validating: bytes, as: UTF8.self) else {
+            closeWithError(.dataInconsistentWithMessage, context: context)
+            return
+        }
+        deliver(EngineIOInboundPacket(text: text[...]))
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let code: WebSocketErrorCode
         switch error {
-        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
-            NIOWebSocketFrameAggregator.Error.tooManyFragments,
-            NIOWebSocketError.invalidFrameLength:
+        case NIOWebSocketError.invalidFrameLength:
             code = .messageTooLarge
         default:
             code = .protocolError
@@ -101,7 +111,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 guard !context.channel.isWritable else { return }
                 EngineIOMetrics.slowConsumersDropped.increment()
-                handler.server.logger.info("slow consumer dropped", metadata: ["remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                handler.server.logger.info(
+                    "slow consumer dropped",
+                    metadata: ["sid": "\(handler.session?.id ?? "-")", "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"]
+                )
                 handler.sawError = true
                 handler.notifySessionClosed()
                 context.close(promise: nil)

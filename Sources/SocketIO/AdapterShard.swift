@@ -11,6 +11,8 @@ final class AdapterShard: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private var sockets: [String: SocketIOSocket] = [:]
+    /// Room members by room, except each socket's own room (its id): `sockets` already
+    /// indexes that one, and a set per connection would cost every idle socket memory.
     private var rooms: [String: Set<String>] = [:]
 
     init(eventLoop: any EventLoop) {
@@ -25,12 +27,12 @@ final class AdapterShard: @unchecked Sendable {
     func add(_ socket: SocketIOSocket) {
         eventLoop.assertInEventLoop()
         sockets[socket.id] = socket
-        for room in socket.joinedRooms { rooms[room, default: []].insert(socket.id) }
+        for room in socket.joinedRooms where room != socket.id { rooms[room, default: []].insert(socket.id) }
     }
 
     func join(_ socket: SocketIOSocket, room: String) {
         eventLoop.assertInEventLoop()
-        guard sockets[socket.id] === socket else { return }
+        guard sockets[socket.id] === socket, room != socket.id else { return }
         rooms[room, default: []].insert(socket.id)
     }
 
@@ -46,7 +48,7 @@ final class AdapterShard: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard sockets[socket.id] === socket else { return }
         sockets[socket.id] = nil
-        for room in socket.joinedRooms { removeMember(socket.id, from: room) }
+        for room in socket.joinedRooms where room != socket.id { removeMember(socket.id, from: room) }
     }
 
     func socket(id: String) -> SocketIOSocket? {
@@ -68,18 +70,28 @@ final class AdapterShard: @unchecked Sendable {
                 socket.write(packet, volatile: filter.volatile)
             }
         } else if filter.rooms.count == 1, let room = filter.rooms.first {
-            for id in rooms[room] ?? [] {
-                guard let socket = sockets[id], filter.except.isEmpty || filter.includes(socketRooms: socket.joinedRooms) else { continue }
+            forEachMember(of: room) { socket in
+                guard filter.except.isEmpty || filter.includes(socketRooms: socket.joinedRooms) else { return }
                 socket.write(packet, volatile: filter.volatile)
             }
         } else {
             var seen = Set<String>()
             for room in filter.rooms {
-                for id in rooms[room] ?? [] where seen.insert(id).inserted {
-                    guard let socket = sockets[id], filter.includes(socketRooms: socket.joinedRooms) else { continue }
+                forEachMember(of: room) { socket in
+                    guard seen.insert(socket.id).inserted, filter.includes(socketRooms: socket.joinedRooms) else { return }
                     socket.write(packet, volatile: filter.volatile)
                 }
             }
         }
+    }
+
+    /// The sockets in `room`: its indexed members, and the socket whose own room it is.
+    private func forEachMember(of room: String, _ body: (SocketIOSocket) -> Void) {
+        if let members = rooms[room] {
+            for id in members {
+                if let socket = sockets[id] { body(socket) }
+            }
+        }
+        if let owner = sockets[room] { body(owner) }
     }
 }

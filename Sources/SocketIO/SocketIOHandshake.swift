@@ -6,11 +6,15 @@ import NIOHTTP1
 public struct SocketIOHandshake: Sendable {
     /// The CONNECT packet's payload (`auth` on the client); an empty object if none.
     public var auth: JSONObject
-    public var query: [String: String]
-    public var headers: HTTPHeaders
-    public var address: SocketAddress?
-    /// The request target of the Engine.IO handshake.
-    public var url: String
+    /// The Engine.IO handshake of the connection.
+    public var engine: EngineIOHandshake
     /// Milliseconds since 1970 at which the socket was created.
     public var issued: Int64
+
+    /// The query parameters of the Engine.IO handshake.
+    public var query: [String: String] { engine.query }
+    public var headers: HTTPHeaders { engine.headers }
+    public var address: SocketAddress? { engine.remoteAddress }
+    /// The request target of the Engine.IO handshake.
+    public var url: String { engine.uri }
 }

@@ -2,6 +2,12 @@ import CoreMetrics
 import EngineIO
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One client connected to one namespace.
 ///
 /// A socket lives on its connection's event loop. Its handlers run there; its methods may
@@ -29,7 +35,9 @@ public final class SocketIOSocket: @unchecked Sendable {
     /// The rooms the socket is in, its own id among them.
     private(set) var joinedRooms: Set<String>
     private var storedData: JSONValue
-    private var handlers: [String: [EventHandler]] = [:]
+    /// Event handlers in registration order. A socket has a few, so a flat list is both
+    /// smaller than a dictionary of arrays and as quick to search.
+    private var handlers: [(name: String, handler: EventHandler)] = []
     private var disconnectingHandlers: [DisconnectHandler] = []
     private var disconnectHandlers: [DisconnectHandler] = []
     private var pendingAcks: [Int: PendingAck] = [:]
@@ -51,6 +59,12 @@ public final class SocketIOSocket: @unchecked Sendable {
     static let connectedSockets = Meter(label: "socketio_sockets_connected")
     static let rateLimited = Counter(label: "socketio_events_rate_limited_total")
 
+    private static func millisecondsSince1970() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
     /// Takes a token from the bucket, refilled at `maxEventsPerSecond`.
     private func withinRateLimit() -> Bool {
         let rate = connection.maxEventsPerSecond
@@ -68,10 +82,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         self.namespace = namespace
         self.connection = connection
         let engine = connection.session.handshake
-        self.handshake = SocketIOHandshake(
-            auth: auth, query: engine.query, headers: engine.headers, address: engine.remoteAddress,
-            url: engine.uri, issued: Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000)
-        )
+        self.handshake = SocketIOHandshake(auth: auth, engine: engine, issued: Self.millisecondsSince1970())
         self.eventTokens = Double(connection.maxEventsPerSecond)
         if let restored {
             self.id = restored.id
@@ -119,7 +130,7 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     /// Handles the event `name`, on the socket's event loop.
     public func on(_ name: String, _ handler: @escaping EventHandler) {
-        onLoop { $0.handlers[name, default: []].append(handler) }
+        onLoop { $0.handlers.append((name, handler)) }
     }
 
     /// Called when the socket disconnects, with the reason; its rooms are already left.
@@ -283,7 +294,7 @@ public final class SocketIOSocket: @unchecked Sendable {
                 socket: self, name: name, arguments: Array(values.dropFirst()),
                 ack: packet.id.map { SocketIOAck(socket: self, id: $0) }
             )
-            for handler in handlers[name] ?? [] { handler(event) }
+            for entry in handlers where entry.name == name { entry.handler(event) }
         case .ack, .binaryAck:
             guard let id = packet.id, let pending = pendingAcks.removeValue(forKey: id) else { return }
             pending.timer?.cancel()
@@ -312,7 +323,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             pending.callback(.failure(.disconnected))
         }
         for handler in disconnectHandlers { handler(self, reason) }
-        handlers = [:]
+        handlers = []
         disconnectHandlers = []
         disconnectingHandlers = []
     }

@@ -100,7 +100,9 @@ func sleepSeconds(_ seconds: Double) async throws {
     try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
 }
 
-/// Idle connections: connect rate, and the server's memory per connection.
+/// Idle connections: connect rate, and the server's memory per connection, both over all
+/// of them and at the margin (past a first tenth, which also pays the server's one-off
+/// costs of its first clients: worker threads, allocator arenas, tables growing).
 struct Idle: AsyncParsableCommand {
     @OptionGroup var target: Target
     @Option(help: "Connections.") var connections = 1000
@@ -111,11 +113,18 @@ struct Idle: AsyncParsableCommand {
         let load = Load(loop: group.next())
         let stats = target.serverPid.map(ProcessStats.init)
         let rssBefore = stats?.residentBytes()
-        let connectSeconds = try await connectAll(load, target: target, count: connections, group: group)
+        let firstTenth = max(1, connections / 10)
+        var connectSeconds = try await connectAll(load, target: target, count: firstTenth, group: group)
+        try await sleepSeconds(1)
+        let rssAfterFirstTenth = stats?.residentBytes()
+        connectSeconds += try await connectAll(load, target: target, count: connections - firstTenth, group: group)
         try await sleepSeconds(hold)
         let (alive, closed) = try await load.loop.submit { (load.clients.filter(\.isConnected).count, load.closed) }.get()
         let rssAfter = stats?.residentBytes()
         let perConnection = rssBefore.flatMap { before in rssAfter.map { Double($0 - before) / Double(connections) } }
+        let marginal = rssAfterFirstTenth.flatMap { mid in
+            rssAfter.map { Double(Int($0) - Int(mid)) / Double(max(1, connections - firstTenth)) }
+        }
         print(
             json([
                 "scenario": "idle", "server": target.label, "connections": connections,
@@ -123,6 +132,7 @@ struct Idle: AsyncParsableCommand {
                 "held_seconds": hold, "alive_after_hold": alive, "closed": closed,
                 "server_rss_before_mib": rssBefore.map { Double($0) / 1_048_576 }, "server_rss_after_mib": rssAfter.map { Double($0) / 1_048_576 },
                 "server_rss_per_connection_kib": perConnection.map { $0 / 1024 },
+                "server_rss_marginal_per_connection_kib": marginal.map { $0 / 1024 },
             ])
         )
         try await group.shutdownGracefully()

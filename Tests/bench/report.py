@@ -48,11 +48,16 @@ def main():
     out.append("5.18 (AsyncServer on aiohttp, messages kept in memory: its most favourable store).\n")
 
     out.append("## Idle connections\n")
-    out.append("| server | connections | connects/s | alive after heartbeats | server RSS per connection |")
-    out.append("| --- | --- | --- | --- | --- |")
+    out.append("Per connection: the server's RSS growth over all of them, and at the margin, past the")
+    out.append("first tenth (which also pays one-off costs: worker threads, allocator arenas, tables).\n")
+    out.append("| server | connections | connects/s | alive after heartbeats | server RSS per connection | at the margin |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
     for r in results:
         if r["scenario"] == "idle":
-            out.append(f"| {r['server']} | {fmt(r['connections'])} | {fmt(r['connects_per_second'], 0)} | {fmt(r['alive_after_hold'])} | {fmt(r['server_rss_per_connection_kib'])} KiB |")
+            out.append(
+                f"| {r['server']} | {fmt(r['connections'])} | {fmt(r['connects_per_second'], 0)} | {fmt(r['alive_after_hold'])} | "
+                f"{fmt(r['server_rss_per_connection_kib'])} KiB | {fmt(r.get('server_rss_marginal_per_connection_kib'))} KiB |"
+            )
 
     out.append("\n## Broadcast fan-out (one sender, `chat message` with ack, stored and broadcast)\n")
     out.append("| server | receivers | msg/s | delivered/s | latency p50 / p99 / max | lost | duplicates | server CPU per 1,000 delivered |")
@@ -96,6 +101,8 @@ def main():
     if swift_idle and py_idle and py_idle.get("server_rss_per_connection_kib"):
         ratio = swift_idle["server_rss_per_connection_kib"] / py_idle["server_rss_per_connection_kib"]
         out.append(f"- Idle memory per connection ({py_idle['connections']:,} connections): **{ratio:.3f} ×** python-socketio's (target ≤ 7 KiB absolute).")
+    out.append("\n## The targets\n")
+    out.extend(targets(results))
     out.append("\n## Commands\n")
     out.append("    scripts/bench.sh                     # everything above, about ten minutes")
     out.append("    socketio-bench idle --connections N --hold S --server-pid PID")
@@ -107,6 +114,44 @@ def main():
     out.extend(json.dumps(r) for r in results)
     out.append("```")
     print("\n".join(out))
+
+
+def targets(results):
+    """One line per target of the benchmark issue: the figure, and whether it holds."""
+    lines = []
+
+    def verdict(ok):
+        return "holds" if ok else "**does not hold**"
+
+    swift_fan = find(results, "fanout", "swift", receivers=200)
+    py_fan = find(results, "fanout", "python-socketio", receivers=200)
+    if swift_fan and py_fan and py_fan.get("server_cpu_ms_per_1000_delivered"):
+        ratio = swift_fan["server_cpu_ms_per_1000_delivered"] / py_fan["server_cpu_ms_per_1000_delivered"]
+        lines.append(f"- CPU per 1,000 delivered ≤ 0.08 × python-socketio's: {ratio:.3f} ×, {verdict(ratio <= 0.08)}.")
+    for r in results:
+        if r["scenario"] == "idle" and r["server"] == "swift":
+            total, margin = r["server_rss_per_connection_kib"], r.get("server_rss_marginal_per_connection_kib")
+            lines.append(
+                f"- Idle memory ≤ 7 KiB per connection at {r['connections']:,}: {total:.2f} KiB over all, "
+                f"{fmt(margin)} KiB at the margin, {verdict(total <= 7)}"
+                + (f" over all, {verdict(margin <= 7)} at the margin." if margin is not None else ".")
+            )
+    biggest = max((r for r in results if r["scenario"] == "idle" and r["server"] == "swift"), key=lambda r: r["connections"], default=None)
+    if biggest:
+        ok = biggest["alive_after_hold"] == biggest["connections"]
+        lines.append(f"- {biggest['connections']:,} connections held with heartbeats answered: {biggest['alive_after_hold']:,} alive, {verdict(ok)}.")
+    big_fan = max((r for r in results if r["scenario"] == "fanout" and r["server"] == "swift"), key=lambda r: r["receivers"], default=None)
+    if big_fan:
+        ok = big_fan["latency_p99_ms"] < 20 and big_fan["lost_total"] == 0
+        lines.append(
+            f"- Fan-out to {big_fan['receivers']:,} receivers at {big_fan['rate']:.0f} msg/s, p99 < 20 ms and no loss: "
+            f"p99 {big_fan['latency_p99_ms']:.1f} ms, {big_fan['lost_total']} lost, {verdict(ok)}."
+        )
+    maria = find(results, "chat", "swift", store="mariadb")
+    if maria:
+        ok = maria["acked_per_second"] >= 5000
+        lines.append(f"- Durable path on MariaDB ≥ 5,000 msg/s: {maria['acked_per_second']:,.0f} acked/s, {verdict(ok)}.")
+    return lines
 
 
 def py_idle_size(results):
