@@ -60,6 +60,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Bytes a WebSocket client may fall behind before it counts as slow; 0 turns the check off. [env: MAX_OUTBOUND_BYTES]")
     var maxOutboundBytes: Int = environment("MAX_OUTBOUND_BYTES").flatMap(Int.init) ?? 1 << 20
 
+    @Option(help: "Packets a polling client may have waiting for its next request; past that it is disconnected (it can recover). [env: MAX_POLLING_QUEUE]")
+    var maxPollingQueue: Int = environment("MAX_POLLING_QUEUE").flatMap(Int.init) ?? 10_000
+
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
     var slowConsumerTimeoutMs: Int64 = environment("SLOW_CONSUMER_TIMEOUT_MS").flatMap(Int64.init) ?? 10_000
 
@@ -105,6 +108,7 @@ struct ServerOptions: ParsableArguments {
         configuration.requestHeadTimeout = .milliseconds(requestTimeoutMs)
         configuration.maxSessions = maxConnections
         configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
+        configuration.maxPollingQueue = maxPollingQueue
         return configuration
     }
 
@@ -112,6 +116,7 @@ struct ServerOptions: ParsableArguments {
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
         guard pingInterval > 0, pingTimeout > 0 else { throw ValidationError("ping durations must be positive") }
         guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
+        guard maxPollingQueue > 0 else { throw ValidationError("--max-polling-queue must be positive") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 }
