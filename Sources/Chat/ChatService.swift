@@ -1,3 +1,4 @@
+import EngineIO
 import Logging
 import NIOCore
 import SocketIO
@@ -149,6 +150,10 @@ public final class ChatService: Sendable {
                 guard let last = page.last else { break }
                 after = last.id
                 if page.count < configuration.replayPageSize { break }
+                // The next page waits until the client has taken this one in: a client
+                // replaying a long history, slowly, holds a page or two in server memory,
+                // never the whole history.
+                try await socket.engineSession.whenWritable().get()
             }
             // ...then the writer closes the gap and joins the room between two broadcasts.
             let room = configuration.room
@@ -156,6 +161,8 @@ public final class ChatService: Sendable {
                 for message in missed { socket.emit("chat message", arguments: Self.arguments(for: message)) }
                 socket.join(room)
             }.get()
+        } catch is EngineIOSessionClosedError {
+            // The client left mid-replay; it catches up from its serverOffset next time.
         } catch {
             // The client would otherwise skip rows: drop its link so it reconnects and retries.
             logger.warning("history replay failed, dropping the connection", metadata: ["sid": "\(socket.engineSession.id)", "error": "\(error)"])

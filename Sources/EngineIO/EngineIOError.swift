@@ -27,3 +27,8 @@ public enum EngineIORequestError: Int, Error, Sendable, Hashable {
     /// The exact response body the reference server sends.
     public var body: String { #"{"code":\#(code),"message":"\#(message)"}"# }
 }
+
+/// The session closed before what was asked of it could happen.
+public struct EngineIOSessionClosedError: Error, Hashable, Sendable {
+    public init() {}
+}

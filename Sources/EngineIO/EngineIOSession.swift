@@ -34,6 +34,8 @@ public final class EngineIOSession: @unchecked Sendable {
     private var pingTimeoutTimer: Scheduled<Void>?
     private var upgradeTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
+    /// Producers waiting for the transport to have room; see `whenWritable()`.
+    private var writableWaiters: [EventLoopPromise<Void>] = []
 
     init(
         id: String,
@@ -87,6 +89,43 @@ public final class EngineIOSession: @unchecked Sendable {
         }
         perform(machine.send(packet))
         return true
+    }
+
+    /// Completes when the transport has room for more: the WebSocket is back under
+    /// `maxOutboundBytes`, or a polling client has collected its queue down to half of
+    /// `maxPollingQueue`. Fails with `EngineIOSessionClosedError` if the session ends first.
+    ///
+    /// A producer of a long stream, such as a history replay, waits on it between pieces, so
+    /// that one client reading slowly cannot make the server buffer without bound.
+    public func whenWritable() -> EventLoopFuture<Void> {
+        guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.whenWritable() } }
+        if machine.isClosed { return eventLoop.makeFailedFuture(EngineIOSessionClosedError()) }
+        if hasRoom { return eventLoop.makeSucceededVoidFuture() }
+        let promise = eventLoop.makePromise(of: Void.self)
+        writableWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    private var hasRoom: Bool {
+        switch machine.transport {
+        case .websocket?: return webSocket?.channel.isWritable ?? true
+        case .polling?: return machine.writeBuffer.count <= configuration.maxPollingQueue / 2
+        case nil: return true
+        }
+    }
+
+    /// Lets the producers waiting in `whenWritable()` go on, if there is room now.
+    private func resumeWritableWaiters() {
+        guard !writableWaiters.isEmpty, hasRoom else { return }
+        let waiters = writableWaiters
+        writableWaiters = []
+        for waiter in waiters { waiter.succeed() }
+    }
+
+    /// The WebSocket's writability changed. Called on the session's loop.
+    func webSocketWritabilityChanged() {
+        eventLoop.assertInEventLoop()
+        resumeWritableWaiters()
     }
 
     /// Closes the session from the server side ("forced close"). A polling client receives
@@ -156,6 +195,7 @@ public final class EngineIOSession: @unchecked Sendable {
             responder.reject()
             perform(action)
         }
+        resumeWritableWaiters()
     }
 
     func pollConnectionClosed(token: UInt64) {
@@ -246,6 +286,7 @@ public final class EngineIOSession: @unchecked Sendable {
             upgradeCandidate = nil
             server.sessionUpgraded(id)
             webSocket?.write(flush)
+            resumeWritableWaiters()
         case .closeUpgradeCandidate:
             endUpgradeCandidate(closing: true)
         case .close(let action):
@@ -268,6 +309,9 @@ public final class EngineIOSession: @unchecked Sendable {
         closeTimer?.cancel()
         closeTimer = nil
         server.sessionClosed(id, reason: action.reason)
+        let waiters = writableWaiters
+        writableWaiters = []
+        for waiter in waiters { waiter.fail(EngineIOSessionClosedError()) }
         let handler = self.handler
         self.handler = nil
         handler?.session(self, didCloseWith: action.reason)

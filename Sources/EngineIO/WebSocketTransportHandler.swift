@@ -100,6 +100,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let session { onSessionLoop(session) { $0.webSocketWritabilityChanged() } }
         if context.channel.isWritable {
             slowConsumerTimer?.cancel()
             slowConsumerTimer = nil

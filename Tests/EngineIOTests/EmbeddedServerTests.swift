@@ -192,6 +192,36 @@ import Testing
         #expect(try response(channel)?.status == 404)
     }
 
+    final class Outcome: @unchecked Sendable {
+        // @unchecked Sendable: set by future callbacks on the test's one EmbeddedEventLoop.
+        var value: Result<Void, any Error>?
+        init(_ future: EventLoopFuture<Void>) { future.whenComplete { self.value = $0 } }
+        var succeeded: Bool { if case .success? = value { true } else { false } }
+        var failed: Bool { if case .failure? = value { true } else { false } }
+    }
+
+    @Test func whenWritableWaitsForAPollingClientToCollectItsQueue() throws {
+        var configuration = EngineIOConfiguration()
+        configuration.maxPollingQueue = 4
+        let small = EngineIOServer(configuration: configuration, delegate: recorder)
+        let channel = try connection(to: small)
+        let sid = try handshake(on: channel)
+        let session = try #require(recorder.sessions.last)
+        #expect(Outcome(session.whenWritable()).succeeded)  // nothing queued
+        for i in 0..<3 { session.send(.text("m\(i)")) }  // over half the queue's bound
+        let waiting = Outcome(session.whenWritable())
+        loop.run()
+        #expect(waiting.value == nil)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: channel)?.body == "4m0\u{1e}4m1\u{1e}4m2")
+        #expect(waiting.succeeded)
+        // A producer still waiting when the session ends is told so.
+        for i in 0..<3 { session.send(.text("n\(i)")) }
+        let orphan = Outcome(session.whenWritable())
+        session.closeNow(reason: .forcedClose)
+        loop.run()
+        #expect(orphan.failed)
+    }
+
     @Test func requestsForOtherHostsAreMisdirected() throws {
         var configuration = EngineIOConfiguration()
         configuration.allowedHosts = AllowedHosts(parsing: "chat.example, *.example.org")

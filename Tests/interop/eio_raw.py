@@ -84,3 +84,35 @@ def recv_close_code(ws: websocket.WebSocket) -> int | None:
             return None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
+
+def read_frames_fast(sock, timeout=10):
+    """Yields the text of the server's (unmasked, unfragmented) frames, reading the socket in
+    large chunks: a replay of megabytes must not make the reader itself a slow consumer."""
+    sock.settimeout(timeout)
+    data, start = bytearray(), 0
+    while True:
+        if len(data) - start >= 2:
+            length, header = data[start + 1] & 0x7F, 2
+            if length == 126:
+                length, header = int.from_bytes(data[start + 2 : start + 4], "big"), 4
+            elif length == 127:
+                length, header = int.from_bytes(data[start + 2 : start + 10], "big"), 10
+            if len(data) - start >= header + length:
+                yield data[start + header : start + header + length].decode()
+                start += header + length
+                continue
+        del data[:start]
+        start = 0
+        chunk = sock.recv(1 << 20)
+        assert chunk, "the server closed the connection"
+        data += chunk
+
+
+def rss_kib(pid):
+    """A process's resident memory, from /proc."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")

@@ -1,12 +1,17 @@
 """The chat end to end with the real python-socketio client, on SQLite and on MariaDB."""
 
+import json
 import os
+import socket
+import sqlite3
 import time
 
 import pytest
 import requests
 import socketio
+import websocket
 from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop
+from eio_raw import read_frames_fast, rss_kib
 
 STORES = ["sqlite", "mysql"]
 
@@ -276,5 +281,47 @@ def test_an_event_rate_limit_drops_the_excess():
         stored = len(chat.all_rows())
         assert 5 <= stored <= 10, stored  # the burst of 5, plus what 0.6 s refills
         ada.close()
+    finally:
+        chat.stop()
+
+
+def test_a_long_history_is_replayed_at_the_readers_pace():
+    """A client connecting with serverOffset 0 to a long history gets it page by page as it
+    reads: the server holds a page or two for it, never the whole history. (Recovery is cut
+    to 0 ms here, as its buffer would otherwise keep a copy of what was sent, up to its own
+    bound.)"""
+    chat = ChatServer("sqlite", RECOVERY_MS="0")
+    rows, text = 8000, "h" * 4000  # 32 MB of history
+    chat.server.stop()
+    with sqlite3.connect(os.path.join(chat.data_dir, "chat.sqlite3")) as db:
+        db.executemany(
+            "INSERT INTO messages (client_offset, content, username) VALUES (?, ?, 'old')",
+            ((f"seed-{i}", f"{i}:{text}") for i in range(rows)),
+        )
+    chat.restart()
+    try:
+        pid = chat.server.process.pid
+        rss_before = rss_kib(pid)
+        ws = websocket.create_connection(
+            chat.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+            timeout=10,
+            sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 65536),),
+        )
+        ws.recv()
+        ws.send(json.dumps({"username": "late", "serverOffset": 0}).join(["40", ""]))
+        ids, peak_kib = [], 0
+        for frame in read_frames_fast(ws.sock):
+            if frame == "2":
+                ws.send("3")
+            elif frame.startswith('42["chat message"'):
+                ids.append(json.loads(frame[2:])[2])
+                if len(ids) % 500 == 0:
+                    peak_kib = max(peak_kib, rss_kib(pid) - rss_before)
+                    time.sleep(0.2)  # a reader slower than the server
+                if len(ids) == rows:
+                    break
+        ws.close()
+        assert ids == list(range(1, rows + 1))
+        assert peak_kib < 12 * 1024, peak_kib
     finally:
         chat.stop()

@@ -9,6 +9,8 @@ import requests
 import socketio
 import websocket
 
+from eio_raw import read_frames_fast, rss_kib
+
 
 def wait_for_eof(sock, timeout):
     """Reads until the server closes the connection; returns the seconds it took."""
@@ -56,35 +58,6 @@ def test_oversized_headers_are_refused(strict_testbed):
     except (ConnectionResetError, BrokenPipeError):
         pass  # closed before reading it all: also a refusal
     assert requests.get(strict_testbed.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5).status_code == 200
-
-
-def read_frames_fast(sock, timeout=10):
-    """Yields the text of the server's (unmasked, unfragmented) frames, reading the socket in
-    large chunks: a replay of megabytes must not make the reader itself a slow consumer."""
-    sock.settimeout(timeout)
-    data = bytearray()
-    while True:
-        if len(data) >= 2:
-            length, start = data[1] & 0x7F, 2
-            if length == 126:
-                length, start = int.from_bytes(data[2:4], "big"), 4
-            elif length == 127:
-                length, start = int.from_bytes(data[2:10], "big"), 10
-            if len(data) >= start + length:
-                yield data[start : start + length].decode()
-                del data[: start + length]
-                continue
-        chunk = sock.recv(1 << 20)
-        assert chunk, "the server closed the connection"
-        data += chunk
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def test_a_client_that_stops_reading_is_dropped_others_are_unaffected_and_it_recovers(strict_testbed):
