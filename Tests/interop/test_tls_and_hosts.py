@@ -44,11 +44,18 @@ def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monk
         session = requests.Session()
         session.verify = str(cert)
         received = []
-        client = socketio.Client(reconnection=False, http_session=session)
+        # The clients' packet logs are shown if the test fails.
+        client = socketio.Client(reconnection=False, http_session=session, logger=True, engineio_logger=True)
         client.on("chat message", lambda *args: received.append(args))
         client.connect(url, auth={"username": "ada"}, transports=["polling", "websocket"], wait_timeout=5)
         try:
-            assert client.call("chat message", ("over tls", "tls-1"), timeout=5) is None
+            try:
+                # Generous: the ack waits for an fsync, which a machine busy writing back a
+                # fresh build can stall for seconds.
+                assert client.call("chat message", ("over tls", "tls-1"), timeout=15) is None
+            except socketio.exceptions.TimeoutError:
+                stored = requests.get(url + "/messages", verify=str(cert), timeout=5).json()["messages"]
+                raise AssertionError(f"no ack; transport {client.transport()}, stored {stored}") from None
             assert client.transport() == "websocket"
             assert received and received[0][0] == "over tls"
         finally:
