@@ -80,8 +80,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             deliver(.message(.binary(message.data)))
             return
         }
-        var data = message.data
-        guard let bytes = data.readBytes(length: data.readableBytes), let text = String(validating: bytes, as: UTF8.self) else {
+        guard let text = String(validating: message.data.readableBytesView, as: UTF8.self) else {
             closeWithError(.dataInconsistentWithMessage, context: context)
             return
         }
