@@ -132,8 +132,15 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drivers = []
 
-    def open_browser():
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    def open_browser(*extra_arguments):
+        chosen = options
+        if extra_arguments:
+            chosen = webdriver.ChromeOptions()
+            chosen.binary_location = options.binary_location
+            for argument in [*options.arguments, *extra_arguments]:
+                chosen.add_argument(argument)
+            chosen.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(options=chosen, service=Service("/usr/bin/chromedriver"))
         drivers.append(driver)
         return driver
 

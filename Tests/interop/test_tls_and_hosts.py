@@ -75,6 +75,23 @@ def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monk
         chat.stop()
 
 
+def test_the_page_and_the_official_client_work_over_https_and_wss(certificate, browser, static_dir):
+    from test_browser_chat import Page
+
+    cert, key = certificate
+    chat = ChatServer("sqlite", TLS_CERT=str(cert), TLS_KEY=str(key))
+    try:
+        # The throwaway certificate is not in Chromium's trust store.
+        page = Page(browser("--ignore-certificate-errors"), chat.url.replace("http://", "https://") + "/", "ada")
+        page.send("over wss")
+        assert page.wait_for_messages(1) == [["ada", "over wss"]]
+        assert page.driver.execute_script("return location.protocol") == "https:"
+        assert page.driver.execute_script("return socket.io.engine.transport.name") == "websocket"
+        page.screenshot("chat-over-tls")
+    finally:
+        chat.stop()
+
+
 def test_a_missing_key_file_stops_the_server_at_start(certificate):
     cert, _ = certificate
     with pytest.raises(RuntimeError, match="exited"):
