@@ -11,6 +11,7 @@ public struct EngineIOHandshake: Sendable {
     /// The transport of the first request.
     public var transport: EngineIOTransportKind
 
+    /// Records the request that opened a session.
     public init(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?, transport: EngineIOTransportKind) {
         self.uri = uri
         // A right-sized copy: the parser's array has room for many more headers, and every

@@ -21,9 +21,7 @@ public final class EngineIOSession: @unchecked Sendable {
     private let server: EngineIOServer
     /// The server's settings, read through it: a copy in every session would cost each idle
     /// connection a few hundred bytes.
-    private var configuration: EngineIOConfiguration {
-        _read { yield server.configuration }
-    }
+    private var configuration: EngineIOConfiguration { server.configuration }
 
     private var machine: SessionStateMachine
     private var handler: (any EngineIOSessionHandler)?
