@@ -59,7 +59,8 @@ public struct AllowedHosts: Sendable, Hashable {
 }
 
 extension Substring {
-    fileprivate func trimmingSpaces() -> Substring {
+    /// Without leading and trailing spaces: an entry of a comma-separated option.
+    func trimmingSpaces() -> Substring {
         var slice = self
         while slice.first == " " { slice = slice.dropFirst() }
         while slice.last == " " { slice = slice.dropLast() }

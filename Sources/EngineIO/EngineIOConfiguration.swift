@@ -70,7 +70,7 @@ public struct CORSPolicy: Sendable, Hashable {
 
     /// Parses a comma-separated list as given on the command line: `*` for any origin.
     public init(parsing list: String, allowCredentials: Bool = false) {
-        let entries = list.split(separator: ",").map(Self.trimmed).filter { !$0.isEmpty }
+        let entries = list.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
         if entries.contains("*") {
             self.init(origins: .any, allowCredentials: allowCredentials)
         } else if entries.isEmpty {
@@ -101,12 +101,5 @@ public struct CORSPolicy: Sendable, Hashable {
         // "scheme://host[:port]" → "host[:port]", compared with the Host header.
         let parts = origin.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         return parts.count == 2 ? parts[1].lowercased() : nil
-    }
-
-    private static func trimmed(_ text: Substring) -> String {
-        var slice = text
-        while slice.first == " " { slice = slice.dropFirst() }
-        while slice.last == " " { slice = slice.dropLast() }
-        return String(slice)
     }
 }

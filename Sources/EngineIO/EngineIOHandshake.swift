@@ -26,10 +26,7 @@ public struct EngineIOHandshake: Sendable {
 
     /// The query parameters, percent-decoded; the first occurrence of a key wins. Parsed
     /// from `uri` when asked for, rather than kept by every session.
-    public var query: [String: String] {
-        guard let start = uri.firstIndex(of: "?") else { return [:] }
-        return EngineIORequest.parseQuery(uri[uri.index(after: start)...])
-    }
+    public var query: [String: String] { EngineIORequest.query(ofURI: uri) }
 }
 
 /// Receives what happens on one session. Its methods are called on the session's event

@@ -23,7 +23,7 @@ struct EngineIORequest: Sendable {
         let trimmedMount = mountPath.hasSuffix("/") ? mountPath.dropLast() : mountPath[...]
         guard path == mountPath || path == trimmedMount else { return nil }
         self.method = head.method
-        self.query = pathEnd < uri.endIndex ? Self.parseQuery(uri[uri.index(after: pathEnd)...]) : [:]
+        self.query = Self.query(ofURI: uri)
         self.isWebSocketUpgrade = Self.isWebSocketUpgrade(head.headers)
         self.origin = head.headers.first(name: "origin")
         self.host = head.headers.first(name: "host")
@@ -102,6 +102,12 @@ struct EngineIORequest: Sendable {
     /// Node refuses header values with control characters other than tab.
     private static func isValidHeaderValue(_ value: String) -> Bool {
         value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+    }
+
+    /// The query parameters of a request target, percent-decoded.
+    static func query(ofURI uri: String) -> [String: String] {
+        guard let mark = uri.firstIndex(of: "?") else { return [:] }
+        return parseQuery(uri[uri.index(after: mark)...])
     }
 
     static func parseQuery(_ query: Substring) -> [String: String] {

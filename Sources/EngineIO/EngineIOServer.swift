@@ -116,9 +116,14 @@ public final class EngineIOServer: Sendable {
         sessions.withLockedValue { $0[sid]?.session }
     }
 
+    /// Whether `head` names a host this server answers to (`allowedHosts`).
+    func servesHost(of head: HTTPRequestHead) -> Bool {
+        configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host"))
+    }
+
     private func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
         // A refused host falls through to HTTPRequestHandler, which answers it.
-        guard configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host")) else { return false }
+        guard servesHost(of: head) else { return false }
         guard let request = EngineIORequest(head: head, mountPath: configuration.path) else { return false }
         switch route(request) {
         case .success(.handshake(.websocket)): return !isAtCapacity

@@ -8,7 +8,8 @@ import NIOWebSocket
 /// `SessionStateMachine` and performs the actions it returns: writes, poll answers, timers.
 /// Public methods may be called from any thread; they hop onto `eventLoop`.
 public final class EngineIOSession: @unchecked Sendable {
-    // @unchecked Sendable: `id`, `eventLoop`, `handshake` and `server` are immutable. Every other stored property is read and written only on `eventLoop`: the
+    // @unchecked Sendable: `id`, `eventLoop`, `handshake` and `server` are immutable.
+    // Every other stored property is read and written only on `eventLoop`: the
     // public entry points hop there first, the internal ones are called there by the
     // channel handlers (each asserts it with `eventLoop.assertInEventLoop()`), and the timer
     // callbacks are scheduled on it.

@@ -131,7 +131,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Routing
 
     private func classify(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Kind {
-        guard server.configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host")) else {
+        guard server.servesHost(of: head) else {
             corsHeaders = [:]
             EngineIOMetrics.refusedHost.increment()
             return .failure(Self.misdirectedResponse())

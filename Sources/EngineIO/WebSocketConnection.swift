@@ -53,7 +53,7 @@ final class WebSocketConnection: @unchecked Sendable {
 
     /// Sends what was written. Called by the batcher, on the channel's event loop.
     func flush() {
-        if let context = writer.context { context.flush() } else { channel.flush() }
+        writer.context?.flush()  // no context: the channel is closed, nothing to send
     }
 
     /// Sends a close frame with `code` and closes the connection, once.

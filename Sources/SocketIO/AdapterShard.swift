@@ -27,13 +27,13 @@ final class AdapterShard: @unchecked Sendable {
     func add(_ socket: SocketIOSocket) {
         eventLoop.assertInEventLoop()
         sockets[socket.id] = socket
-        for room in socket.joinedRooms where room != socket.id { rooms[room, default: []].insert(socket.id) }
+        for room in socket.joinedRooms { addMember(socket.id, to: room) }
     }
 
     func join(_ socket: SocketIOSocket, room: String) {
         eventLoop.assertInEventLoop()
-        guard sockets[socket.id] === socket, room != socket.id else { return }
-        rooms[room, default: []].insert(socket.id)
+        guard sockets[socket.id] === socket else { return }
+        addMember(socket.id, to: room)
     }
 
     func leave(_ socket: SocketIOSocket, room: String) {
@@ -48,7 +48,7 @@ final class AdapterShard: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard sockets[socket.id] === socket else { return }
         sockets[socket.id] = nil
-        for room in socket.joinedRooms where room != socket.id { removeMember(socket.id, from: room) }
+        for room in socket.joinedRooms { removeMember(socket.id, from: room) }
     }
 
     func socket(id: String) -> SocketIOSocket? {
@@ -56,8 +56,13 @@ final class AdapterShard: @unchecked Sendable {
         return sockets[id]
     }
 
+    private func addMember(_ id: String, to room: String) {
+        guard room != id else { return }  // a socket's own room is `sockets[id]`
+        rooms[room, default: []].insert(id)
+    }
+
     private func removeMember(_ id: String, from room: String) {
-        guard var members = rooms[room] else { return }
+        guard room != id, var members = rooms[room] else { return }
         members.remove(id)
         rooms[room] = members.isEmpty ? nil : members
     }
@@ -85,13 +90,14 @@ final class AdapterShard: @unchecked Sendable {
         }
     }
 
-    /// The sockets in `room`: its indexed members, and the socket whose own room it is.
+    /// The sockets in `room`: its indexed members, and the socket whose own room it is,
+    /// unless that socket has left it.
     private func forEachMember(of room: String, _ body: (SocketIOSocket) -> Void) {
         if let members = rooms[room] {
             for id in members {
                 if let socket = sockets[id] { body(socket) }
             }
         }
-        if let owner = sockets[room] { body(owner) }
+        if let owner = sockets[room], owner.joinedRooms.contains(room) { body(owner) }
     }
 }

@@ -308,7 +308,7 @@ def test_a_long_history_is_replayed_at_the_readers_pace():
             sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 65536),),
         )
         ws.recv()
-        ws.send(json.dumps({"username": "late", "serverOffset": 0}).join(["40", ""]))
+        ws.send("40" + json.dumps({"username": "late", "serverOffset": 0}))
         ids, peak_kib = [], 0
         for frame in read_frames_fast(ws.sock):
             if frame == "2":

@@ -9,7 +9,7 @@ import requests
 import socketio
 import websocket
 
-from eio_raw import read_frames_fast, rss_kib
+from eio_raw import read_frames_fast
 
 
 def wait_for_eof(sock, timeout):
@@ -78,7 +78,6 @@ def test_a_client_that_stops_reading_is_dropped_others_are_unaffected_and_it_rec
         while not first.startswith('42["all"'):
             first = slow.recv()
         offset = json.loads(first[2:])[-1]
-        rss_before = rss_kib(strict_testbed.process.pid)
         payload = "x" * 50_000
         started = time.monotonic()
         for i in range(100):  # 5 MB to everyone
@@ -88,12 +87,11 @@ def test_a_client_that_stops_reading_is_dropped_others_are_unaffected_and_it_rec
             time.sleep(0.02)
         assert len(got) == 101, len(got)
         assert time.monotonic() - started < 8  # the slow reader does not hold the others back
-        # The server gave up on the slow one: its connection ends, and what it held for it
-        # was bounded: the 64 KiB backlog, not the 5 MB it could not send (the recovery
-        # buffer keeps the 5 MB once, for every client).
+        # The server gave up on the slow one: its connection ends. (Its memory is not read
+        # here: a broadcast's frames are shared with every recipient and the recovery
+        # buffer, so a backlog of them costs references, not copies. test_chat's history
+        # replay, whose frames are the reader's own, is where memory is measured.)
         wait_for_eof(slow.sock, 5)
-        grown_kib = rss_kib(strict_testbed.process.pid) - rss_before
-        assert grown_kib < 24 * 1024, grown_kib
     finally:
         fast.disconnect()
         slow.sock.close()

@@ -151,7 +151,7 @@ def test_server_emit_with_ack_times_out(testbed):
 
 
 def test_rooms_and_broadcasts(testbed):
-    clients = [connect(testbed, ["websocket"], events=("room message", "broadcast", "all", "except message")) for _ in range(4)]
+    clients = [connect(testbed, ["websocket"], events=("room message", "broadcast", "all", "except message", "echo")) for _ in range(4)]
     (a, ia), (b, ib), (c, ic), (d, idd) = clients
     try:
         for client in (a, b, c):
@@ -179,6 +179,20 @@ def test_rooms_and_broadcasts(testbed):
         assert ic.wait(1)[0] == ("except message", ("not for red",))
         assert idd.wait(1)[0] == ("except message", ("not for red",))
         assert ia.stays_empty(0.3) and ib.stays_empty(0)
+        # A socket's id is a room of its own: to(id) reaches it alone, until it leaves it.
+        for inbox in (ia, ib, ic, idd):
+            inbox.items.clear()
+        c_id = c.get_sid()
+        a.call("to room", (c_id, "just c"), timeout=5)
+        assert ic.wait(1)[0] == ("room message", ("just c",))
+        assert ib.stays_empty(0.3) and idd.stays_empty(0)
+        ic.items.clear()
+        c.call("leave", c_id, timeout=5)
+        a.call("to room", (c_id, "c left its room"), timeout=5)
+        # With recovery on, the reference sends even socket.emit through the socket's room,
+        # so a socket that left it hears nothing, not even its echo.
+        c.emit("echo", "to myself")
+        assert ic.stays_empty(0.3), ic.items
     finally:
         for client, _ in clients:
             client.disconnect()
