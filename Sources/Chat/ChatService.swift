@@ -1,4 +1,3 @@
-import EngineIO
 import Logging
 import NIOCore
 import SocketIO
@@ -54,10 +53,19 @@ public final class ChatService: Sendable {
             socket.on("chat message") { [self] event in
                 self.handleMessage(event, username: username)
             }
-            if !socket.recovered {
-                let after = ChatService.serverOffset(from: socket.handshake.auth)
-                Task { await self.catchUp(socket, after: after) }
-            }
+            let feed = ChatFeed.start(
+                recovered: socket.recovered,
+                inRoom: socket.rooms.contains(configuration.room),
+                savedCursor: socket.chatCursor,
+                serverOffset: ChatService.serverOffset(from: socket.handshake.auth),
+                latestBroadcastID: writer.latestBroadcastID,
+                pageSize: configuration.replayPageSize
+            )
+            guard let feed else { return }
+            // Saved before anything is emitted, so that a session kept from here on says
+            // where its replay stands.
+            socket.chatCursor = feed.cursor
+            Task { await self.run(feed, for: socket) }
         }
     }
 
@@ -125,7 +133,7 @@ public final class ChatService: Sendable {
         }
         let ack = event.ack
         let logger = self.logger
-        let sid = event.socket.engineSession.id
+        let socketID = event.socket.id
         // Queued here, synchronously, so a client's messages keep the order it sent them in.
         writer.insert(message) { result in
             switch result {
@@ -134,39 +142,93 @@ public final class ChatService: Sendable {
                 ack?()
             case .failure(let error):
                 // No ack: the client's retries will send it again.
-                logger.warning("insert failed, not acknowledged", metadata: ["sid": "\(sid)", "error": "\(error)"])
+                logger.warning("insert failed, not acknowledged", metadata: ["socket": "\(socketID)", "error": "\(error)"])
             }
         }
     }
 
-    /// Replays what a client missed, then lets it into the live broadcast.
-    private func catchUp(_ socket: SocketIOSocket, after serverOffset: Int64) async {
-        var after = serverOffset
-        do {
-            // Pages from the store until caught up with what is committed...
-            while true {
-                let page = try await store.messages(after: after, limit: configuration.replayPageSize)
-                for message in page { socket.emit("chat message", arguments: Self.arguments(for: message)) }
-                guard let last = page.last else { break }
-                after = last.id
-                if page.count < configuration.replayPageSize { break }
-                // The next page waits until the client has taken this one in: a client
-                // replaying a long history, slowly, holds a page or two in server memory,
-                // never the whole history.
-                try await socket.engineSession.whenWritable().get()
+    // MARK: Replay
+
+    /// Performs what `feed` asks for until the socket is in the room or gone. Every step
+    /// that emits runs on the socket's event loop and only while it is connected (see
+    /// `ChatFeed`). A database error is retried with backoff while the socket stays
+    /// connected: it is never dropped, and nothing is skipped.
+    private func run(_ initial: ChatFeed, for socket: SocketIOSocket) async {
+        var feed = initial
+        var failures = 0
+        while true {
+            do {
+                switch feed.step {
+                case .live:
+                    return
+                case .awaitRoomThenFetch:
+                    // The next page waits until the client has taken this one in: a client
+                    // replaying a long history, slowly, holds a page or two in server memory,
+                    // never the whole history.
+                    try await socket.whenWritable().get()
+                    feed.roomAvailable()
+                case .fetch(let after):
+                    let page = try await store.messages(after: after, limit: feed.pageSize)
+                    let current = feed
+                    let writer = self.writer
+                    guard let next = try await Self.onLoop(socket, { socket -> ChatFeed? in
+                        var feed = current
+                        for message in feed.pageArrived(page, latestBroadcastID: writer.latestBroadcastID) {
+                            socket.emit("chat message", arguments: Self.arguments(for: message))
+                        }
+                        socket.chatCursor = feed.cursor
+                        return feed
+                    }) else { return }
+                    feed = next
+                case .join(let after):
+                    let current = feed
+                    let room = configuration.room
+                    // Between two broadcasts, the writer hands over what was broadcast since
+                    // the cursor; the emits and the join happen in one loop task before the
+                    // next broadcast leaves.
+                    try await writer.subscribe(after: after) { missed in
+                        _ = try? await Self.onLoop(socket) { socket -> Void? in
+                            var feed = current
+                            for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message)) }
+                            socket.chatCursor = nil
+                            socket.join(room)
+                            return ()
+                        }
+                    }
+                    return
+                }
+                failures = 0
+            } catch is SocketIODisconnectedError {
+                return  // its session keeps the cursor; a recovered socket resumes from it
+            } catch {
+                failures += 1
+                logger.warning("history replay failed, retrying", metadata: ["socket": "\(socket.id)", "error": "\(error)", "attempt": "\(failures)"])
+                try? await Task.sleep(for: Self.retryDelay(afterFailures: failures))
+                guard (try? await socket.eventLoop.submit({ socket.connected }).get()) == true else { return }
             }
-            // ...then the writer closes the gap and joins the room between two broadcasts.
-            let room = configuration.room
-            try await writer.subscribe(after: after) { missed in
-                for message in missed { socket.emit("chat message", arguments: Self.arguments(for: message)) }
-                socket.join(room)
-            }.get()
-        } catch is EngineIOSessionClosedError {
-            // The client left mid-replay; it catches up from its serverOffset next time.
-        } catch {
-            // The client would otherwise skip rows: drop its link so it reconnects and retries.
-            logger.warning("history replay failed, dropping the connection", metadata: ["sid": "\(socket.engineSession.id)", "error": "\(error)"])
-            socket.engineSession.close()
+        }
+    }
+
+    /// 100 ms, doubling up to 5 s.
+    static func retryDelay(afterFailures failures: Int) -> Duration {
+        .milliseconds(min(100 << min(failures - 1, 6), 5_000))
+    }
+
+    /// Runs `body` on the socket's event loop if the socket is still connected; nil if not.
+    private static func onLoop<T: Sendable>(_ socket: SocketIOSocket, _ body: @escaping @Sendable (SocketIOSocket) -> T?) async throws -> T? {
+        try await socket.eventLoop.submit { socket.connected ? body(socket) : nil }.get()
+    }
+}
+
+extension SocketIOSocket {
+    /// Where the socket's history replay stands (the last id emitted to it), kept in the
+    /// session data so that it survives connection-state recovery; nil once it is live.
+    var chatCursor: Int64? {
+        get { data["chatCursor"]?.intValue.map(Int64.init) }
+        set {
+            var object = data.objectValue ?? [:]
+            object["chatCursor"] = newValue.map { .number(Double($0)) }
+            data = .object(object)
         }
     }
 }

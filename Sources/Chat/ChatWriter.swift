@@ -1,3 +1,4 @@
+import Atomics
 import CoreMetrics
 import DequeModule
 import NIOConcurrencyHelpers
@@ -15,6 +16,9 @@ public final class ChatWriter: Sendable {
     public typealias Broadcast = @Sendable ([StoredMessage]) -> Void
     public typealias InsertCompletion = @Sendable (Result<InsertOutcome, any Error>) -> Void
     public typealias SubscribeCompletion = @Sendable (Result<Void, any Error>) -> Void
+    /// Hands a subscriber what it missed and lets it into the live broadcast; the writer
+    /// waits for it before the next broadcast leaves.
+    public typealias Deliver = @Sendable ([StoredMessage]) async -> Void
 
     private struct PendingInsert {
         let message: NewMessage
@@ -23,7 +27,7 @@ public final class ChatWriter: Sendable {
 
     private struct PendingSubscription {
         let after: Int64
-        let deliver: @Sendable ([StoredMessage]) -> Void
+        let deliver: Deliver
         let completion: SubscribeCompletion
     }
 
@@ -51,13 +55,19 @@ public final class ChatWriter: Sendable {
     private let queue = NIOLockedValueBox(Queue())
     private let state: BroadcastState
     private let recentCapacity = 1024
+    private let broadcastHighWater: ManagedAtomic<Int64>
 
     public init(store: any MessageStore, latestID: Int64, maxBatch: Int = 512, broadcast: @escaping Broadcast) {
         self.store = store
         self.broadcast = broadcast
         self.maxBatch = maxBatch
         self.state = BroadcastState(lastBroadcastID: latestID)
+        self.broadcastHighWater = ManagedAtomic(latestID)
     }
+
+    /// The id of the last message broadcast. Every message broadcast after this is read
+    /// has a higher id: a replay that starts from at most this id misses nothing.
+    public var latestBroadcastID: Int64 { broadcastHighWater.load(ordering: .acquiring) }
 
     /// Queues a message for the next group commit; `completion` gets its outcome after
     /// it was broadcast (if new).
@@ -65,14 +75,18 @@ public final class ChatWriter: Sendable {
         enqueue { $0.inserts.append(PendingInsert(message: message, completion: completion)) }
     }
 
-    /// Sends a subscriber every message after `after` that was broadcast already, then lets
-    /// `deliver` join it to the live broadcast, both before the next broadcast leaves.
-    public func subscribe(after: Int64, deliver: @escaping @Sendable ([StoredMessage]) -> Void, completion: @escaping SubscribeCompletion) {
+    /// Between two broadcasts, hands `deliver` every message after `after` that was
+    /// broadcast already, for it to send them and join the subscriber to the live
+    /// broadcast; the next broadcast waits until it has. Fails, delivering nothing, while
+    /// the database cannot say what it holds (after a failed commit): try again later.
+    public func subscribe(after: Int64, deliver: @escaping Deliver, completion: @escaping SubscribeCompletion) {
         enqueue { $0.subscriptions.append(PendingSubscription(after: after, deliver: deliver, completion: completion)) }
     }
 
-    public func subscribe(after: Int64, deliver: @escaping @Sendable ([StoredMessage]) -> Void) async -> Result<Void, any Error> {
-        await withCheckedContinuation { continuation in subscribe(after: after, deliver: deliver) { continuation.resume(returning: $0) } }
+    public func subscribe(after: Int64, deliver: @escaping Deliver) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            subscribe(after: after, deliver: deliver) { continuation.resume(with: $0) }
+        }
     }
 
     /// Waits until everything queued so far is committed, broadcast and acknowledged (or
@@ -133,18 +147,14 @@ public final class ChatWriter: Sendable {
             let elapsed = ContinuousClock.now - started
             Self.commitLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             Self.batchSize.record(batch.count)
-            var stored: [StoredMessage] = []
-            for outcome in outcomes {
-                guard case .inserted(let message) = outcome else { continue }
-                stored.append(message)
-                state.lastBroadcastID = max(state.lastBroadcastID, message.id)
-                state.recent.append(message)
-                if state.recent.count > recentCapacity { state.recent.removeFirst() }
+            let stored = outcomes.compactMap { outcome -> StoredMessage? in
+                guard case .inserted(let message) = outcome else { return nil }
+                return message
             }
             Self.inserted.increment(by: stored.count)
             Self.duplicates.increment(by: batch.count - stored.count)
             // The whole batch leaves together, in id order, before any of it is acked.
-            broadcast(stored)
+            broadcastAndRemember(stored)
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             Self.failed.increment(by: batch.count)
@@ -153,21 +163,26 @@ public final class ChatWriter: Sendable {
         }
     }
 
+    private func broadcastAndRemember(_ messages: [StoredMessage]) {
+        guard let last = messages.last else { return }
+        for message in messages {
+            state.recent.append(message)
+            if state.recent.count > recentCapacity { state.recent.removeFirst() }
+        }
+        state.lastBroadcastID = max(state.lastBroadcastID, last.id)
+        broadcast(messages)
+        broadcastHighWater.store(state.lastBroadcastID, ordering: .releasing)
+    }
+
     struct ResyncPending: Error {}
 
     /// Broadcasts, in id order, the rows stored after the last broadcast one.
     private func resync() async {
         do {
             while true {
-                let page = try await store.messages(after: state.lastBroadcastID, limit: 500)
-                guard let last = page.last else { break }
-                for message in page {
-                    state.recent.append(message)
-                    if state.recent.count > recentCapacity { state.recent.removeFirst() }
-                }
-                state.lastBroadcastID = last.id
-                broadcast(page)
-                if page.count < 500 { break }
+                let page = try await store.messages(after: state.lastBroadcastID, limit: Self.pageSize)
+                broadcastAndRemember(page)
+                if page.count < Self.pageSize { break }
             }
             state.needsResync = false
         } catch {
@@ -175,9 +190,21 @@ public final class ChatWriter: Sendable {
         }
     }
 
+    /// Rows per query when the writer reads the store.
+    static let pageSize = 500
+
     private func catchUp(_ batch: [PendingSubscription]) async {
         for subscription in batch {
             do {
+                if subscription.after > state.lastBroadcastID && !state.needsResync {
+                    // The subscriber read rows that were never broadcast (a lost COMMIT
+                    // answer, or rows written by another process): they go out first.
+                    state.needsResync = true
+                    await resync()
+                }
+                // Until the writer knows what the database holds, nobody joins: a row it
+                // has not broadcast yet could be neither replayed to them nor sent live.
+                guard !state.needsResync else { throw ResyncPending() }
                 var missed: [StoredMessage] = []
                 let last = state.lastBroadcastID
                 if subscription.after < last {
@@ -186,14 +213,14 @@ public final class ChatWriter: Sendable {
                     } else {
                         var after = subscription.after
                         while after < last {
-                            let page = try await store.messages(after: after, limit: 500).filter { $0.id <= last }
+                            let page = try await store.messages(after: after, limit: Self.pageSize).filter { $0.id <= last }
                             guard let final = page.last else { break }
                             missed += page
                             after = final.id
                         }
                     }
                 }
-                subscription.deliver(missed)
+                await subscription.deliver(missed)
                 subscription.completion(.success(()))
             } catch {
                 subscription.completion(.failure(error))

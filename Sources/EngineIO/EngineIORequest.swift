@@ -75,7 +75,10 @@ struct EngineIORequest: Sendable {
                 return .failure(.unknownSessionID)
             }
             if isWebSocketUpgrade && transport == .websocket {
-                return current == .polling ? .success(.upgrade(sid: sid)) : .failure(.badRequest)
+                // Whatever the session's transport: a second WebSocket for a session that is
+                // upgrading or upgraded completes its handshake and is then closed, as the
+                // reference does (the official suites expect exactly that).
+                return .success(.upgrade(sid: sid))
             }
             guard current == transport, transport == .polling else {
                 return .failure(.badRequest)

@@ -78,25 +78,32 @@ public final class EngineIOServer: Sendable {
             maxFrameSize: max(configuration.maxHttpBufferSize, 1 << 14),
             // WebSocketTransportHandler answers protocol errors itself, closing gracefully.
             automaticErrorHandling: false,
-            shouldUpgrade: { channel, head in
-                channel.eventLoop.makeSucceededFuture(self.acceptsWebSocket(head) ? HTTPHeaders() : nil)
-            },
+            // WebSocketUpgradeHandler has already asked `acceptsWebSocket`.
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configureWebSocket(channel, head: head)
                 }
             }
         )
-        let httpHandler = HTTPRequestHandler(server: self)
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withServerUpgrade: (
-                upgraders: [upgrader],
-                completionHandler: { context in
-                    context.pipeline.removeHandler(name: HTTPRequestHandler.name, promise: nil)
-                }
-            )
+        // NIO's HTTP server pipeline, laid out by hand so that an upgrade can happen on any
+        // request of a keep-alive connection (WebSocketUpgradeHandler), not only the first.
+        let encoder = HTTPResponseEncoder()
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        let pipelining = HTTPServerPipelineHandler()
+        let validator = NIOHTTPResponseHeadersValidator()
+        let errors = HTTPServerProtocolErrorHandler()
+        let router = HTTPRequestHandler(server: self)
+        let upgrade = WebSocketUpgradeHandler(
+            upgrader: upgrader,
+            accepts: { self.acceptsWebSocket($0) },
+            encoder: encoder,
+            httpHandlers: [errors, validator, pipelining, decoder],
+            router: router
         )
-        try channel.pipeline.syncOperations.addHandler(httpHandler, name: HTTPRequestHandler.name)
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandlers([encoder, decoder, pipelining, validator, errors, upgrade])
+        try pipeline.addHandler(router, name: HTTPRequestHandler.name)
     }
 
     // MARK: Routing

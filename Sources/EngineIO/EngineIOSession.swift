@@ -32,6 +32,7 @@ public final class EngineIOSession: @unchecked Sendable {
     private var pingTimer: Scheduled<Void>?
     private var pingTimeoutTimer: Scheduled<Void>?
     private var upgradeTimer: Scheduled<Void>?
+    private var upgradeCheckTask: RepeatedTask?
     private var closeTimer: Scheduled<Void>?
     /// Producers waiting for the transport to have room; see `whenWritable()`.
     private var writableWaiters: [EventLoopPromise<Void>] = []
@@ -189,7 +190,13 @@ public final class EngineIOSession: @unchecked Sendable {
             responder.answer(packets)
             perform(action)
         case .reject:
-            responder.reject()
+            if let webSocket {
+                // Upgraded: the refusal leaves after what the WebSocket was sent (the
+                // `3probe` among it), as the reference's single thread orders them.
+                webSocket.afterFlushing { responder.reject() }
+            } else {
+                responder.reject()
+            }
         case .rejectAndClose(let action):
             responder.reject()
             perform(action)
@@ -274,17 +281,29 @@ public final class EngineIOSession: @unchecked Sendable {
             pingTimeoutTimer?.cancel()
             pingTimeoutTimer = nil
             schedulePing()
-        case .answerProbe(let releasePendingPoll):
+        case .answerProbe:
             upgradeCandidate?.write(.probePong)
-            if releasePendingPoll { releasePoll() }
-        case .completeUpgrade(let releasePendingPoll, let flush):
-            if releasePendingPoll { releasePoll() }
-            upgradeTimer?.cancel()
-            upgradeTimer = nil
+            upgradeCandidate?.afterFlushing {}
+            upgradeCheckTask?.cancel()
+            upgradeCheckTask = eventLoop.scheduleRepeatedTask(initialDelay: Self.upgradeCheckInterval, delay: Self.upgradeCheckInterval) { _ in
+                if self.machine.upgradeCheckElapsed() { self.releasePoll() }
+            }
+        case .completeUpgrade(let rejectPendingPoll, let flush):
+            let refused = rejectPendingPoll ? pendingPoll : nil
+            pendingPoll = nil
+            cancelUpgradeTimers()
             webSocket = upgradeCandidate
             upgradeCandidate = nil
-            server.sessionUpgraded(id)
             webSocket?.write(flush)
+            // Polling requests are refused from here on, the waiting one first; but only
+            // once the `3probe` has left on the WebSocket's own loop, so that no client sees
+            // the refusal first (the reference, on one thread, writes them in that order).
+            let server = self.server
+            let id = self.id
+            webSocket?.afterFlushing {
+                server.sessionUpgraded(id)
+                refused?.reject()
+            }
             resumeWritableWaiters()
         case .closeUpgradeCandidate:
             endUpgradeCandidate(closing: true)
@@ -303,8 +322,7 @@ public final class EngineIOSession: @unchecked Sendable {
         if action.closeUpgradeCandidate { upgradeCandidate?.close() }
         upgradeCandidate = nil
         cancelHeartbeat()
-        upgradeTimer?.cancel()
-        upgradeTimer = nil
+        cancelUpgradeTimers()
         closeTimer?.cancel()
         closeTimer = nil
         server.sessionClosed(id, reason: action.reason)
@@ -321,10 +339,19 @@ public final class EngineIOSession: @unchecked Sendable {
         pendingPoll = nil
     }
 
-    private func endUpgradeCandidate(closing: Bool) {
-        machine.upgradeCandidateEnded()
+    /// How often a polling GET is released while an upgrade is probed: the reference's.
+    static let upgradeCheckInterval = TimeAmount.milliseconds(100)
+
+    private func cancelUpgradeTimers() {
         upgradeTimer?.cancel()
         upgradeTimer = nil
+        upgradeCheckTask?.cancel()
+        upgradeCheckTask = nil
+    }
+
+    private func endUpgradeCandidate(closing: Bool) {
+        machine.upgradeCandidateEnded()
+        cancelUpgradeTimers()
         if closing { upgradeCandidate?.close() }
         upgradeCandidate = nil
     }

@@ -37,6 +37,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let server: EngineIOServer
     private var state: State = .idle
     private var keepAlive = true
+    /// A response to HEAD carries no body (the encoder is not told the request's method).
+    private var answeringHEAD = false
     private var corsHeaders = HTTPHeaders()
     private var headTimer: Scheduled<Void>?
 
@@ -73,7 +75,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .head(let head):
             headTimer?.cancel()
             headTimer = nil
-            keepAlive = head.isKeepAlive
+            // An upgrade request that reaches the router was refused. The HTTP decoder parses
+            // nothing after an upgrade request, so the connection ends with the answer, as
+            // the reference ends it (engine.io's abortUpgrade); the session is untouched.
+            keepAlive = head.isKeepAlive && !EngineIORequest.isWebSocketUpgrade(head.headers)
+            answeringHEAD = head.method == .HEAD
             let kind = classify(head, context: context)
             if case .failure(let response) = kind, response.status == .payloadTooLarge {
                 // Answer before the body arrives, so it is never read, let alone buffered.
@@ -200,16 +206,33 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             let packets = EngineIOPayload.decode(body)
             EngineIOMetrics.packetsIn.increment(by: Int64(packets.count))
             EngineIOMetrics.bytesIn.increment(by: Int64(body.readableBytes))
-            session.eventLoop.execute { session.postReceived(packets) }
-            state = .idle
-            if packets.last == .invalid {
-                // The session closes with "parse error"; the POST itself is refused.
-                write(Self.errorResponse(.badRequest), context: context)
-                return
+            state = .responding
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let respond: @Sendable () -> Void = {
+                let (handler, context) = bound.value
+                handler.state = .idle
+                if packets.last == .invalid {
+                    // The session closed with "parse error"; the POST itself is refused.
+                    handler.write(Self.errorResponse(.badRequest), context: context)
+                    return
+                }
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: "text/html")
+                handler.write(HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: "ok")), context: context)
             }
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "text/html")
-            write(HTTPResponse(status: .ok, headers: headers, body: ByteBuffer(string: "ok")), context: context)
+            // Answered once the session has handled the packets, as the reference does: what
+            // they caused (echoes queued for one GET, the session's end) is settled before
+            // the client, told "ok", sends its next request.
+            if session.eventLoop.inEventLoop {
+                session.postReceived(packets)
+                respond()
+            } else {
+                session.eventLoop.execute {
+                    session.postReceived(packets)
+                    loop.execute(respond)
+                }
+            }
         case .fallback:
             state = .responding
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -267,7 +290,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if response.body.readableBytes > 0 {
+        if response.body.readableBytes > 0 && !answeringHEAD {
             EngineIOMetrics.bytesOut.increment(by: Int64(response.body.readableBytes))
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }

@@ -74,11 +74,12 @@ struct SessionStateMachine {
         case deliver(EngineIOMessage)
         /// The pong arrived: stop the ping timeout, time the next ping from now.
         case pongReceived
-        /// Answer the candidate's `2probe` with `3probe`; release a waiting GET with `6`.
-        case answerProbe(releasePendingPoll: Bool)
-        /// The WebSocket now carries the session: release a waiting GET with `6`, then
-        /// write the buffered packets to the WebSocket.
-        case completeUpgrade(releasePendingPoll: Bool, flush: [EngineIOOutboundPacket])
+        /// Answer the candidate's `2probe` with `3probe` and start the upgrade check timer,
+        /// whose ticks release a waiting GET with `6` (`upgradeCheckElapsed()`).
+        case answerProbe
+        /// The WebSocket now carries the session: refuse a waiting GET with a bare 400 (the
+        /// polling transport is gone), then write the buffered packets to the WebSocket.
+        case completeUpgrade(rejectPendingPoll: Bool, flush: [EngineIOOutboundPacket])
         /// The candidate broke the upgrade handshake; close it, the session stays on polling.
         case closeUpgradeCandidate
         case close(CloseAction)
@@ -139,10 +140,10 @@ struct SessionStateMachine {
                 return .rejectAndClose(close(open, reason: .transportError))
             }
             if !writeBuffer.isEmpty { return .answer(takeWriteBuffer()) }
-            if open.upgrade == .probed {
-                // The client is pausing polling to finish the upgrade: release it at once.
-                return .answer([.noop])
-            }
+            // While upgrading, the GET waits for the next tick of the upgrade check, as in
+            // the reference: a GET that in fact followed the client's `5` (on another
+            // connection, read on another event loop) is then refused when the `5` is
+            // processed, instead of being answered as if it had come first.
             open.pollPending = true
             state = .open(open)
             return .hold
@@ -212,17 +213,15 @@ struct SessionStateMachine {
         switch packet {
         case .ping("probe"):
             open.upgrade = .probed
-            let release = open.pollPending
-            open.pollPending = false
             state = .open(open)
-            return .answerProbe(releasePendingPoll: release)
+            return .answerProbe
         case .upgrade:
-            let release = open.pollPending
+            let reject = open.pollPending
             open.pollPending = false
             open.upgrade = .none
             open.transport = .websocket
             state = .open(open)
-            return .completeUpgrade(releasePendingPoll: release, flush: takeWriteBuffer())
+            return .completeUpgrade(rejectPendingPoll: reject, flush: takeWriteBuffer())
         default:
             open.upgrade = .none
             state = .open(open)
@@ -239,6 +238,16 @@ struct SessionStateMachine {
             return false
         }
         open.upgrade = .connected
+        state = .open(open)
+        return true
+    }
+
+    /// A tick of the upgrade check (every 100 ms after the probe, as the reference's
+    /// `check` interval): a polling client that is pausing for the upgrade gets its waiting
+    /// GET back with `6`. Returns whether to answer the waiting GET with a noop.
+    mutating func upgradeCheckElapsed() -> Bool {
+        guard case .open(var open) = state, open.upgrade == .probed, open.pollPending else { return false }
+        open.pollPending = false
         state = .open(open)
         return true
     }

@@ -56,6 +56,17 @@ final class WebSocketConnection: @unchecked Sendable {
         writer.context?.flush()  // no context: the channel is closed, nothing to send
     }
 
+    /// Runs `body` once everything written to this connection so far has been flushed,
+    /// writes queued from other loops included: what the client sees next on another
+    /// connection (a polling answer) then cannot overtake what it was sent here.
+    func afterFlushing(_ body: @escaping @Sendable () -> Void) {
+        let run: @Sendable () -> Void = {
+            self.flush()
+            body()
+        }
+        if channel.eventLoop.inEventLoop { run() } else { channel.eventLoop.execute(run) }
+    }
+
     /// Sends a close frame with `code` and closes the connection, once.
     ///
     /// Only the output is shut at first: closing the socket outright while unread client

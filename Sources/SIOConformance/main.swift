@@ -29,8 +29,15 @@ configuration.connectTimeout = .milliseconds(1000)
 
 let io = SocketIOServer(configuration: configuration)
 
+// The suite reads the CONNECT answer, then attaches its listener for `auth`. Node's `ws`
+// dispatches every frame of one read at once, so an `auth` that arrives in the same read
+// as the CONNECT answer is dispatched before that listener exists, and lost. The reference
+// server sends it a write later (engine.io holds packets back until the previous write's
+// callback); a millisecond here keeps the two reads apart on any machine, every run.
+let authDelay = TimeAmount.milliseconds(1)
+
 io.sockets.onConnection { socket in
-    socket.emit("auth", .object(socket.handshake.auth))
+    socket.eventLoop.scheduleTask(in: authDelay) { socket.emit("auth", .object(socket.handshake.auth)) }
     socket.on("message") { event in
         socket.emit("message-back", arguments: event.arguments)
     }
@@ -40,7 +47,7 @@ io.sockets.onConnection { socket in
 }
 
 io.of("/custom").onConnection { socket in
-    socket.emit("auth", .object(socket.handshake.auth))
+    socket.eventLoop.scheduleTask(in: authDelay) { socket.emit("auth", .object(socket.handshake.auth)) }
 }
 
 let port = Int(environment("PORT") ?? "") ?? 3000

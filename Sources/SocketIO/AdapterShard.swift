@@ -11,9 +11,10 @@ final class AdapterShard: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private var sockets: [String: SocketIOSocket] = [:]
-    /// Room members by room, except each socket's own room (its id): `sockets` already
-    /// indexes that one, and a set per connection would cost every idle socket memory.
-    private var rooms: [String: Set<String>] = [:]
+    /// Room members by room, with the offset each joined from, except each socket's own
+    /// room (its id): `sockets` already indexes that one, and a set per connection would
+    /// cost every idle socket memory.
+    private var rooms: [String: [String: UInt64]] = [:]
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -27,13 +28,13 @@ final class AdapterShard: @unchecked Sendable {
     func add(_ socket: SocketIOSocket) {
         eventLoop.assertInEventLoop()
         sockets[socket.id] = socket
-        for room in socket.joinedRooms { addMember(socket.id, to: room) }
+        for (room, since) in socket.memberships.since { addMember(socket.id, to: room, since: since) }
     }
 
-    func join(_ socket: SocketIOSocket, room: String) {
+    func join(_ socket: SocketIOSocket, room: String, since: UInt64) {
         eventLoop.assertInEventLoop()
         guard sockets[socket.id] === socket else { return }
-        addMember(socket.id, to: room)
+        addMember(socket.id, to: room, since: since)
     }
 
     func leave(_ socket: SocketIOSocket, room: String) {
@@ -48,7 +49,7 @@ final class AdapterShard: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard sockets[socket.id] === socket else { return }
         sockets[socket.id] = nil
-        for room in socket.joinedRooms { removeMember(socket.id, from: room) }
+        for room in socket.memberships.since.keys { removeMember(socket.id, from: room) }
     }
 
     func socket(id: String) -> SocketIOSocket? {
@@ -56,48 +57,60 @@ final class AdapterShard: @unchecked Sendable {
         return sockets[id]
     }
 
-    private func addMember(_ id: String, to room: String) {
+    private func addMember(_ id: String, to room: String, since: UInt64) {
         guard room != id else { return }  // a socket's own room is `sockets[id]`
-        rooms[room, default: []].insert(id)
+        rooms[room, default: [:]][id] = since
     }
 
     private func removeMember(_ id: String, from room: String) {
         guard room != id, var members = rooms[room] else { return }
-        members.remove(id)
+        members.removeValue(forKey: id)
         rooms[room] = members.isEmpty ? nil : members
     }
 
     /// Writes `packet` to every socket here that `filter` selects.
+    ///
+    /// A recoverable packet (one with an offset) reaches a room member only from the offset
+    /// it joined at (`RoomMemberships`), and never reaches a socket whose recovery replay
+    /// already carried it: a restored socket is registered while broadcasts numbered before
+    /// its replay may still be queued for this loop.
     func deliver(_ packet: EncodedSocketIOPacket, filter: BroadcastFilter) {
         eventLoop.assertInEventLoop()
+        let sequence = packet.sequence
         if filter.rooms.isEmpty {
-            for socket in sockets.values where filter.includes(socketRooms: socket.joinedRooms) {
-                socket.write(packet, volatile: filter.volatile)
+            for socket in sockets.values where filter.includes(socket.memberships, at: sequence) {
+                send(packet, to: socket, volatile: filter.volatile)
             }
         } else if filter.rooms.count == 1, let room = filter.rooms.first {
-            forEachMember(of: room) { socket in
-                guard filter.except.isEmpty || filter.includes(socketRooms: socket.joinedRooms) else { return }
-                socket.write(packet, volatile: filter.volatile)
+            forEachMember(of: room, at: sequence) { socket in
+                guard filter.except.isEmpty || filter.includes(socket.memberships, at: sequence) else { return }
+                send(packet, to: socket, volatile: filter.volatile)
             }
         } else {
             var seen = Set<String>()
             for room in filter.rooms {
-                forEachMember(of: room) { socket in
-                    guard seen.insert(socket.id).inserted, filter.includes(socketRooms: socket.joinedRooms) else { return }
-                    socket.write(packet, volatile: filter.volatile)
+                forEachMember(of: room, at: sequence) { socket in
+                    guard seen.insert(socket.id).inserted, filter.includes(socket.memberships, at: sequence) else { return }
+                    send(packet, to: socket, volatile: filter.volatile)
                 }
             }
         }
     }
 
-    /// The sockets in `room`: its indexed members, and the socket whose own room it is,
-    /// unless that socket has left it.
-    private func forEachMember(of room: String, _ body: (SocketIOSocket) -> Void) {
+    private func send(_ packet: EncodedSocketIOPacket, to socket: SocketIOSocket, volatile: Bool) {
+        if let sequence = packet.sequence, sequence <= socket.recoveredThrough { return }
+        socket.write(packet, volatile: volatile)
+    }
+
+    /// The sockets in `room` for a packet numbered `sequence`: its indexed members that
+    /// joined at or before it, and the socket whose own room it is, unless that socket has
+    /// left it.
+    private func forEachMember(of room: String, at sequence: UInt64?, _ body: (SocketIOSocket) -> Void) {
         if let members = rooms[room] {
-            for id in members {
+            for (id, since) in members where sequence.map({ $0 >= since }) ?? true {
                 if let socket = sockets[id] { body(socket) }
             }
         }
-        if let owner = sockets[room], owner.joinedRooms.contains(room) { body(owner) }
+        if let owner = sockets[room], owner.memberships.isMember(of: room, at: sequence) { body(owner) }
     }
 }

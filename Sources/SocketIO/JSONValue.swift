@@ -1,4 +1,5 @@
 import NIOCore
+import OrderedCollections
 
 /// A JSON value as Socket.IO carries it: event arguments, ack arguments, auth payloads.
 ///
@@ -68,12 +69,15 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// A JSON object that keeps its keys in insertion order, as JavaScript objects do, so
-/// that what a client sent is echoed back in the same shape. Lookups are linear: Socket.IO
-/// objects are small.
+/// that what a client sent is echoed back in the same shape.
+///
+/// Objects come from clients, so every operation is linear or better in the number of
+/// keys: lookups and insertions are hashed (`OrderedDictionary`, which searches small
+/// objects linearly and hashes larger ones), so parsing an object of n keys costs O(n).
 public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
     public typealias Element = (key: String, value: JSONValue)
 
-    private var members: [Element] = []
+    private var members: OrderedDictionary<String, JSONValue> = [:]
 
     public init() {}
 
@@ -83,27 +87,23 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
 
     public var count: Int { members.count }
     public var isEmpty: Bool { members.isEmpty }
-    public var keys: [String] { members.map(\.key) }
+    public var keys: [String] { Array(members.keys) }
 
+    /// The value of `key`. Setting a key that exists keeps its position (as assigning to
+    /// a JavaScript object does); setting nil removes it.
     public subscript(key: String) -> JSONValue? {
-        get { members.first { $0.key == key }?.value }
-        set {
-            if let index = members.firstIndex(where: { $0.key == key }) {
-                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
-            } else if let newValue {
-                members.append((key, newValue))
-            }
-        }
+        get { members[key] }
+        set { members[key] = newValue }
     }
 
-    public func makeIterator() -> IndexingIterator<[Element]> {
+    public func makeIterator() -> OrderedDictionary<String, JSONValue>.Iterator {
         members.makeIterator()
     }
 
     /// Equal when both hold the same keys with equal values, in any order (as a
     /// JavaScript deep-equal would say).
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.count == rhs.count && lhs.members.allSatisfy { rhs[$0.key] == $0.value }
+        lhs.count == rhs.count && lhs.members.allSatisfy { rhs.members[$0.key] == $0.value }
     }
 }
 

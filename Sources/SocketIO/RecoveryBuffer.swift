@@ -17,10 +17,11 @@ public struct BroadcastFilter: Sendable, Equatable {
         self.volatile = volatile
     }
 
-    /// Whether a socket that is in `socketRooms` receives the broadcast.
-    public func includes(socketRooms: Set<String>) -> Bool {
-        if !except.isEmpty && !except.isDisjoint(with: socketRooms) { return false }
-        return rooms.isEmpty || !rooms.isDisjoint(with: socketRooms)
+    /// Whether a socket with `memberships` receives the broadcast numbered `sequence` (nil:
+    /// a packet without an offset, which goes by membership alone).
+    public func includes(_ memberships: RoomMemberships, at sequence: UInt64?) -> Bool {
+        if !except.isEmpty && except.contains(where: { memberships.isMember(of: $0, at: sequence) }) { return false }
+        return rooms.isEmpty || rooms.contains { memberships.isMember(of: $0, at: sequence) }
     }
 }
 
@@ -80,19 +81,28 @@ struct RecoveryBuffer {
         }
     }
 
-    /// The packets after `offset` that a socket in `rooms` would have received, in order;
-    /// nil when `offset` is not in the buffer (never issued, or already dropped).
-    func packets(after offset: String, forSocketIn rooms: Set<String>, now: NIODeadline) -> [EncodedSocketIOPacket]? {
+    /// The packets after `offset` that a socket with `memberships` was sent, in order, and
+    /// the offset of the last packet buffered (the replay covers everything up to it); nil
+    /// when `offset` is not in the buffer (never issued, or already dropped).
+    func packets(after offset: String, for memberships: RoomMemberships, now: NIODeadline) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
         guard let sequence = UInt64(offset), let first = entries.first else { return nil }
         // The offset itself must still be buffered: it proves nothing after it was dropped.
         guard sequence >= first.sequence, sequence < nextSequence else { return nil }
-        let start = Int(sequence - first.sequence)
-        guard entries[start].time + maxAge >= now else { return nil }
+        guard entries[Int(sequence - first.sequence)].time + maxAge >= now else { return nil }
+        return packets(following: sequence, for: memberships)
+    }
+
+    /// The packets after `sequence`, an offset the caller has already replayed through;
+    /// nil when some of them were dropped since.
+    func packets(following sequence: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
+        let last = nextSequence - 1
+        guard sequence < last else { return ([], last) }
+        guard let first = entries.first, first.sequence <= sequence + 1 else { return nil }
         var missed: [EncodedSocketIOPacket] = []
-        for index in (start + 1)..<entries.count where entries[index].filter.includes(socketRooms: rooms) {
+        for index in Int(sequence + 1 - first.sequence)..<entries.count where entries[index].filter.includes(memberships, at: entries[index].sequence) {
             missed.append(entries[index].packet)
         }
-        return missed
+        return (missed, last)
     }
 }
 
@@ -100,7 +110,7 @@ struct RecoveryBuffer {
 struct PersistedSession: Sendable {
     let id: String
     let pid: String
-    let rooms: Set<String>
+    let rooms: RoomMemberships
     let data: JSONValue
     let disconnectedAt: NIODeadline
 }

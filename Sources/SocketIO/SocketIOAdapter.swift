@@ -7,9 +7,12 @@ import NIOCore
 public protocol SocketIOAdapter: Sendable {
     /// Registers a connected socket (with the rooms it is already in). Called on its loop.
     func add(_ socket: SocketIOSocket)
-    /// Called on the socket's loop after `socket.joinedRooms` gained `room`.
-    func join(_ socket: SocketIOSocket, room: String)
-    /// Called on the socket's loop after `socket.joinedRooms` lost `room`.
+    /// The offset the next recoverable broadcast will get (0 without recovery): a room
+    /// joined now takes effect from it (`RoomMemberships`).
+    func nextSequence() -> UInt64
+    /// Called on the socket's loop after `socket.memberships` gained `room`, from `since`.
+    func join(_ socket: SocketIOSocket, room: String, since: UInt64)
+    /// Called on the socket's loop after `socket.memberships` lost `room`.
     func leave(_ socket: SocketIOSocket, room: String)
     /// Forgets a disconnected socket. Called on its loop.
     func remove(_ socket: SocketIOSocket)
@@ -25,6 +28,9 @@ public protocol SocketIOAdapter: Sendable {
     /// Takes back a session and the packets it missed after `offset`; nil if it cannot be
     /// recovered. A session can be restored once.
     func restoreSession(pid: String, offset: String) -> RestoredSession?
+    /// The packets for `memberships` after `sequence`, through the last one buffered; nil
+    /// if some were dropped. For a restored socket whose middlewares ran in between.
+    func packets(following sequence: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)?
     /// Closes any socket other than `keeping` that holds `id` (a stale duplicate of a
     /// recovered session on a half-open link).
     func evictStaleSockets(id: String, keeping: SocketIOSocket)
@@ -34,7 +40,7 @@ public protocol SocketIOAdapter: Sendable {
 public struct PersistedSessionInfo: Sendable {
     public var id: String
     public var pid: String
-    public var rooms: Set<String>
+    public var rooms: RoomMemberships
     public var data: JSONValue
 }
 
@@ -42,9 +48,12 @@ public struct PersistedSessionInfo: Sendable {
 public struct RestoredSession: Sendable {
     public var id: String
     public var pid: String
-    public var rooms: Set<String>
+    public var rooms: RoomMemberships
     public var data: JSONValue
     public var missedPackets: [EncodedSocketIOPacket]
+    /// The offset of the last packet the replay covers: broadcasts up to it that are still
+    /// on their way to the socket's event loop are not delivered to it a second time.
+    public var through: UInt64
 }
 
 /// The adapter of one process: a shard of sockets per event loop, a recovery buffer and
@@ -84,7 +93,8 @@ public final class InMemoryAdapter: SocketIOAdapter {
     private var allShards: [AdapterShard] { shards.withLockedValue { $0.all } }
 
     public func add(_ socket: SocketIOSocket) { shard(for: socket.eventLoop).add(socket) }
-    public func join(_ socket: SocketIOSocket, room: String) { shard(for: socket.eventLoop).join(socket, room: room) }
+    public func nextSequence() -> UInt64 { buffer?.withLockedValue { $0.nextSequence } ?? 0 }
+    public func join(_ socket: SocketIOSocket, room: String, since: UInt64) { shard(for: socket.eventLoop).join(socket, room: room, since: since) }
     public func leave(_ socket: SocketIOSocket, room: String) { shard(for: socket.eventLoop).leave(socket, room: room) }
     public func remove(_ socket: SocketIOSocket) { shard(for: socket.eventLoop).remove(socket) }
 
@@ -133,7 +143,8 @@ public final class InMemoryAdapter: SocketIOAdapter {
             args.append(.string(String(sequence)))
             packet.data = .array(args)
         }
-        let encoded = SocketIOPacketEncoder.encode(packet)
+        var encoded = SocketIOPacketEncoder.encode(packet)
+        encoded.sequence = sequence
         buffer.append(sequence: sequence, packet: encoded, filter: filter, now: .now())
         return encoded
     }
@@ -159,10 +170,16 @@ public final class InMemoryAdapter: SocketIOAdapter {
         else {
             return nil
         }
-        guard let missed = buffer.withLockedValue({ $0.packets(after: offset, forSocketIn: session.rooms, now: now) }) else {
+        guard let missed = buffer.withLockedValue({ $0.packets(after: offset, for: session.rooms, now: now) }) else {
             return nil
         }
-        return RestoredSession(id: session.id, pid: session.pid, rooms: session.rooms, data: session.data, missedPackets: missed)
+        return RestoredSession(
+            id: session.id, pid: session.pid, rooms: session.rooms, data: session.data, missedPackets: missed.packets, through: missed.through
+        )
+    }
+
+    public func packets(following sequence: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
+        buffer?.withLockedValue { $0.packets(following: sequence, for: memberships) }
     }
 
     public func evictStaleSockets(id: String, keeping: SocketIOSocket) {

@@ -95,12 +95,12 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
         pendingNamespaces.insert(namespace)
     }
 
-    func accept(_ socket: SocketIOSocket, missedPackets: [EncodedSocketIOPacket]) {
+    func accept(_ socket: SocketIOSocket, missedPackets: [EncodedSocketIOPacket] = [], through: UInt64 = 0) {
         eventLoop.assertInEventLoop()
         pendingNamespaces.remove(socket.namespace.name)
         guard !isClosed else { return }
         sockets[socket.namespace.name] = socket
-        socket.didConnect(missedPackets: missedPackets)
+        socket.didConnect(missedPackets: missedPackets, through: through)
     }
 
     func refuse(_ socket: SocketIOSocket, _ error: SocketIOConnectError) {

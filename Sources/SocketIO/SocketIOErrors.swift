@@ -12,6 +12,11 @@ public struct SocketIOConnectError: Error, Sendable {
     }
 }
 
+/// The socket's connection is gone (from `SocketIOSocket.whenWritable()`).
+public struct SocketIODisconnectedError: Error, Sendable, Equatable {
+    public init() {}
+}
+
 /// Why a server emit with an ack got no answer.
 public enum SocketIOAckError: Error, Sendable, Equatable {
     /// The client did not answer within the timeout.

@@ -73,16 +73,29 @@ public final class SocketIONamespace: Sendable {
         let socket = SocketIOSocket(namespace: self, connection: connection, auth: auth, restored: restored)
         let middlewares = handlers.withLockedValue { $0.middlewares }
         if middlewares.isEmpty || (restored != nil && recovery?.skipMiddlewares == true) {
-            connection.accept(socket, missedPackets: restored?.missedPackets ?? [])
+            // Registered in this same loop task as the replay was read: nothing broadcast
+            // in between can be missed.
+            connection.accept(socket, missedPackets: restored?.missedPackets ?? [], through: restored?.through ?? 0)
             return
         }
         connection.connectionPending(name)
         let eventLoop = connection.eventLoop
-        let missed = restored?.missedPackets ?? []
+        let adapter = self.adapter
         Task {
             do {
                 for middleware in middlewares { try await middleware(socket) }
-                eventLoop.execute { connection.accept(socket, missedPackets: missed) }
+                eventLoop.execute {
+                    guard let restored else { return connection.accept(socket) }
+                    // Broadcasts went on while the middlewares ran: the replay takes in those
+                    // too, up to now, in this loop task, before the socket is registered.
+                    guard let tail = adapter.packets(following: restored.through, for: restored.rooms) else {
+                        // Some were dropped from the buffer meanwhile: the replay cannot be
+                        // whole. The client reconnects and, its session spent, starts afresh.
+                        connection.close()
+                        return
+                    }
+                    connection.accept(socket, missedPackets: restored.missedPackets + tail.packets, through: tail.through)
+                }
             } catch {
                 Counter(label: "socketio_connect_errors_total").increment()
                 let refusal = (error as? SocketIOConnectError) ?? SocketIOConnectError(String(describing: error))

@@ -34,6 +34,15 @@ public struct SocketIOPacket: Sendable, Equatable {
 public struct EncodedSocketIOPacket: Sendable, Equatable {
     public var text: EngineIOOutboundPacket
     public var attachments: [EngineIOOutboundPacket]
+    /// The connection-state recovery offset the packet carries as its last argument; nil
+    /// for packets that are not kept for recovery.
+    public var sequence: UInt64?
+
+    public init(text: EngineIOOutboundPacket, attachments: [EngineIOOutboundPacket], sequence: UInt64? = nil) {
+        self.text = text
+        self.attachments = attachments
+        self.sequence = sequence
+    }
 }
 
 public enum SocketIOPacketEncoder {

@@ -32,8 +32,12 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     let connection: SocketIOConnection
 
-    /// The rooms the socket is in, its own id among them.
-    private(set) var joinedRooms: Set<String>
+    /// The rooms the socket is in, its own id among them, with the offsets they took
+    /// effect from.
+    private(set) var memberships: RoomMemberships
+    /// The offset through which a recovery replay carried this socket's packets; broadcasts
+    /// up to it still on their way to the loop are not delivered twice.
+    private(set) var recoveredThrough: UInt64 = 0
     private var storedData: JSONValue
     /// Event handlers in registration order. A socket has a few, so a flat list is both
     /// smaller than a dictionary of arrays and as quick to search.
@@ -87,13 +91,13 @@ public final class SocketIOSocket: @unchecked Sendable {
         if let restored {
             self.id = restored.id
             self.pid = restored.pid
-            self.joinedRooms = restored.rooms
+            self.memberships = restored.rooms
             self.storedData = restored.data
             self.recovered = true
         } else {
             self.id = SocketIOIdentifier.make()
             self.pid = namespace.recovery != nil ? SocketIOIdentifier.make() : nil
-            self.joinedRooms = []
+            self.memberships = RoomMemberships()
             self.storedData = .null
             self.recovered = false
         }
@@ -101,16 +105,17 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     // MARK: State
 
-    /// Whether the socket is connected. Read it on `eventLoop`.
+    /// Whether the socket is connected. Read it on `eventLoop`. False from the moment a
+    /// newer socket took over its recovered session.
     public var connected: Bool {
         eventLoop.assertInEventLoop()
-        return isConnected
+        return isConnected && !superseded
     }
 
     /// The rooms the socket is in, including the one named by its id. Read it on `eventLoop`.
     public var rooms: Set<String> {
         eventLoop.assertInEventLoop()
-        return joinedRooms
+        return memberships.rooms
     }
 
     /// Application data kept with the socket, and restored with it by connection-state
@@ -213,16 +218,22 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     // MARK: Rooms
 
+    /// Joins `room`. With connection-state recovery, the room's broadcasts reach the socket
+    /// from the next offset on, live and in a recovery replay alike (`RoomMemberships`).
     public func join(_ room: String) {
         onLoop { socket in
-            guard socket.joinedRooms.insert(room).inserted, socket.isConnected else { return }
-            socket.namespace.adapter.join(socket, room: room)
+            guard !socket.memberships.contains(room) else { return }
+            let since = socket.namespace.adapter.nextSequence()
+            socket.memberships.join(room, from: since)
+            guard socket.isConnected else { return }
+            socket.namespace.adapter.join(socket, room: room, since: since)
         }
     }
 
+    /// Leaves `room`; a recovery replay then leaves out all of the room's packets.
     public func leave(_ room: String) {
         onLoop { socket in
-            guard socket.joinedRooms.remove(room) != nil, socket.isConnected else { return }
+            guard socket.memberships.leave(room), socket.isConnected else { return }
             socket.namespace.adapter.leave(socket, room: room)
         }
     }
@@ -239,6 +250,14 @@ public final class SocketIOSocket: @unchecked Sendable {
                 socket.connection.disconnect(socket)
             }
         }
+    }
+
+    /// Completes when the client has taken in what was sent so far (its transport is back
+    /// under its bound: see `EngineIOSession.whenWritable()`); fails with
+    /// `SocketIODisconnectedError` once the connection is gone. A producer of a long stream
+    /// waits on it between pieces, so a slow reader holds it back instead of filling memory.
+    public func whenWritable() -> EventLoopFuture<Void> {
+        connection.session.whenWritable().flatMapErrorThrowing { _ in throw SocketIODisconnectedError() }
     }
 
     /// The Engine.IO session underneath. Closing it drops the link without a Socket.IO
@@ -259,12 +278,13 @@ public final class SocketIOSocket: @unchecked Sendable {
         }
     }
 
-    /// The CONNECT answer went out: join the socket's rooms, send what it missed, tell
-    /// the application.
-    func didConnect(missedPackets: [EncodedSocketIOPacket]) {
+    /// The CONNECT answer goes out: join the socket's rooms, send what it missed (a replay
+    /// that covers the packets through offset `through`), tell the application.
+    func didConnect(missedPackets: [EncodedSocketIOPacket], through: UInt64) {
         eventLoop.assertInEventLoop()
         if recovered { namespace.adapter.evictStaleSockets(id: id, keeping: self) }
-        joinedRooms.insert(id)
+        memberships.join(id, from: 0)
+        recoveredThrough = through
         isConnected = true
         Self.connectedSockets.increment()
         namespace.adapter.add(self)
@@ -311,7 +331,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         guard isConnected else { return }
         for handler in disconnectingHandlers { handler(self, reason) }
         if let pid, !superseded, reason.isRecoverable {
-            namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: joinedRooms, data: storedData))
+            namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: memberships, data: storedData))
         }
         namespace.adapter.remove(self)
         isConnected = false

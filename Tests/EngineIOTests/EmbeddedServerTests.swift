@@ -351,11 +351,86 @@ import Testing
         #expect(String(decoding: try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: socket), as: UTF8.self).hasPrefix("HTTP/1.1 101"))
         try socket.writeInbound(clientFrame(opcode: 0x1, Array("2probe".utf8)))
         #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("3probe".utf8)])
+        // Released by the upgrade check, 100 ms after the probe, as in the reference.
+        #expect(try response(polling) == nil)
+        loop.advanceTime(by: .milliseconds(100))
         #expect(try response(polling)?.body == "6")
         try socket.writeInbound(clientFrame(opcode: 0x1, Array("5".utf8)))
         try socket.writeInbound(clientFrame(opcode: 0x1, Array("4upgraded".utf8)))
         #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("4upgraded".utf8)])
         #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling)?.body == #"{"code":3,"message":"Bad request"}"#)
+    }
+
+    /// aiohttp (python-socketio's AsyncClient) reuses one keep-alive connection for the
+    /// handshake, the polling requests and the WebSocket upgrade.
+    @Test func anUpgradeOnAKeepAliveConnectionThatCarriedPolling() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        #expect(try post("EIO=4&transport=polling&sid=\(sid)", body: "4first", on: channel)?.body == "ok")
+        let answer = try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: channel)
+        #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 101 Switching Protocols"))
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("2probe".utf8)))
+        #expect(serverFrames(try outbound(channel)).map(\.1) == [Array("3probe".utf8)])
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("5".utf8)))
+        try channel.writeInbound(clientFrame(opcode: 0x1, Array("4second".utf8)))
+        #expect(serverFrames(try outbound(channel)).map(\.1) == [Array("4first".utf8), Array("4second".utf8)])
+        #expect(recorder.messages == [.text("first"), .text("second")])
+        #expect(recorder.closeReasons.isEmpty)
+    }
+
+    /// A failed upgrade attempt leaves the session on polling.
+    @Test func aRefusedUpgradeOnAKeepAliveConnectionKeepsTheSession() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        try send(
+            "GET /socket.io/?EIO=4&transport=websocket&sid=\(sid) HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                + "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 7\r\n\r\n",
+            on: channel
+        )
+        let refusal = try #require(try response(channel))
+        #expect(refusal.status == 400)
+        // Nothing after an upgrade request is parsed as HTTP: the connection ends, as the
+        // reference ends it; the client goes on polling over another.
+        #expect(refusal.headers["connection"] == "close")
+        let next = try connection()
+        #expect(try post("EIO=4&transport=polling&sid=\(sid)", body: "4still here", on: next)?.body == "ok")
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: next)?.body == "4still here")
+        #expect(recorder.closeReasons.isEmpty)
+    }
+
+    /// A polling session upgraded as the official suites do it: `2probe` and `5` sent at
+    /// once. Returns the session id, its polling connection and its WebSocket.
+    private func upgradedSession() throws -> (sid: String, polling: EmbeddedChannel, socket: EmbeddedChannel) {
+        let polling = try connection()
+        let sid = try handshake(on: polling)
+        let socket = try connection()
+        _ = try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: socket)
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("2probe".utf8)))
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("5".utf8)))
+        _ = try outbound(socket)
+        return (sid, polling, socket)
+    }
+
+    /// The official suites' "ignores WebSocket connection with same sid after upgrade": the
+    /// second handshake completes, then that WebSocket is closed; the first goes on.
+    @Test func aSecondWebSocketForAnUpgradedSessionIsAcceptedThenClosed() throws {
+        let (sid, _, first) = try upgradedSession()
+        let second = try connection()
+        let answer = try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: second)
+        #expect(String(decoding: answer, as: UTF8.self).hasPrefix("HTTP/1.1 101 Switching Protocols"))
+        let close = try #require(serverFrames(afterHeaders(answer)).last)
+        #expect(close.0 == 0x8)
+        try first.writeInbound(clientFrame(opcode: 0x1, Array("4hello".utf8)))
+        #expect(serverFrames(try outbound(first)).map(\.1) == [Array("4hello".utf8)])
+        #expect(recorder.closeReasons.isEmpty)
+    }
+
+    /// The official suites' "ignores HTTP requests with same sid after upgrade".
+    @Test func aGetAfterTheUpgradeIsRefusedAndTheSessionGoesOn() throws {
+        let (sid, polling, socket) = try upgradedSession()
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling)?.status == 400)
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("4hello".utf8)))
+        #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("4hello".utf8)])
     }
 
     @Test func fragmentedMessagesAreReassembledAndLimited() throws {

@@ -63,6 +63,20 @@ class ChatServer:
         self.server.assert_alive()
         self.server.stop()
 
+    def seed(self, count, text=lambda i: f"old {i}"):
+        """Stores `count` rows directly (the server is stopped meanwhile), as a history."""
+        self.server.stop()
+        rows = [(f"seed-{i}", text(i)) for i in range(count)]
+        if self.store == "mysql":
+            values = ",".join(f"('{offset}','{content}','old')" for offset, content in rows)
+            mariadb_sql(f"INSERT INTO {self.database}.messages (client_offset, content, username) VALUES {values}")
+        else:
+            import sqlite3
+
+            with sqlite3.connect(os.path.join(self.data_dir, "chat.sqlite3")) as db:
+                db.executemany("INSERT INTO messages (client_offset, content, username) VALUES (?, ?, 'old')", rows)
+        self.restart()
+
     def history(self, after=0, limit=500):
         r = requests.get(self.url + "/messages", params={"after": after, "limit": limit}, timeout=5)
         r.raise_for_status()

@@ -32,6 +32,28 @@ class Suite:
         except websocket.WebSocketBadStatusException:
             return True
 
+    def accepted_then_closed(self, query):
+        """The official suites' `await waitFor(socket2, "close")` on a socket without an
+        error listener: the handshake must complete (a refusal would be an unhandled
+        `error` event in Node's ws, failing the suite), then the server closes it."""
+        socket = self.ws(query)  # raises on anything but 101
+        try:
+            while True:
+                opcode, _ = socket.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    return True
+        except websocket.WebSocketConnectionClosedException:
+            return True
+        finally:
+            socket.close()
+
+
+def next_message_after_probe(socket):
+    """The official cases attach their message listener only after their GET or second
+    WebSocket: a `3probe` that arrived before then was never seen by them."""
+    message = socket.recv()
+    return socket.recv() if message == "3probe" else message
+
 
 def check_open_packet(text, upgrades):
     assert text.startswith("0")

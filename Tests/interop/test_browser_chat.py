@@ -124,3 +124,41 @@ def test_a_server_restart_loses_and_duplicates_nothing(browser, chat):
     assert bob.wait_for_messages(len(expected)) == expected
     assert [(m["username"], m["content"]) for m in chat.all_rows()] == [tuple(e) for e in expected]
     bob.screenshot(f"chat-after-restart-{chat.store}")
+
+
+def test_the_official_client_cut_off_mid_replay_is_recovered_and_rejoins(browser, chat):
+    """The chat page with a long history, behind a link that is slow and then cut while the
+    history is still arriving: the official client reconnects by itself, is recovered, and
+    ends with every message once, in order, and the live ones after."""
+    from chat_support import ChatClient
+    from tcp_proxy import CuttableProxy
+
+    rows = 1200
+    chat.seed(rows)
+    proxy = CuttableProxy(chat.server.port, bytes_per_second=24_000)  # the replay takes ~4 s
+    try:
+        page = Page(browser(), proxy.url, "ada")
+        deadline = time.monotonic() + 15
+        while len(page.messages()) < 60:
+            assert time.monotonic() < deadline, len(page.messages())
+            time.sleep(0.02)
+        shown_at_cut = len(page.messages())
+        assert shown_at_cut < rows, "the replay ended before the cut"
+        pid = page.driver.execute_script("return window.socket._pid")
+        proxy.cut()
+        page.wait_for_status("reconnecting")  # the client's first attempt waits 0.5 to 1.5 s
+        page.screenshot(f"chat-cut-mid-replay-{chat.store}")
+        page.wait_for_status("connected")
+        assert page.driver.execute_script("return window.socket.recovered") is True
+        assert page.driver.execute_script("return window.socket._pid") == pid
+        expected = [["old", f"old {i}"] for i in range(rows)]
+        assert page.wait_for_messages(rows, timeout=30) == expected
+        bob = ChatClient(chat, "bob", server_offset=rows)
+        try:
+            bob.send("live, after the cut")
+        finally:
+            bob.close()
+        assert page.wait_for_messages(rows + 1) == expected + [["bob", "live, after the cut"]]
+        page.screenshot(f"chat-recovered-after-cut-{chat.store}")
+    finally:
+        proxy.close()

@@ -1,0 +1,150 @@
+"""python-socketio's asyncio client (AsyncClient over aiohttp) against the chat, with its
+default settings. aiohttp keeps HTTP connections alive and sends the WebSocket upgrade on a
+connection that already carried polling requests; the reference server accepts that, so
+must we. Also a raw client that puts every request of a session on one TCP connection."""
+
+import asyncio
+import base64
+import json
+import os
+import socket
+
+import pytest
+import socketio
+from chat_support import ChatServer
+
+
+@pytest.fixture(scope="module")
+def chat():
+    server = ChatServer("sqlite")
+    yield server
+    server.stop()
+
+
+async def chat_round_trip(url, **connect_options):
+    """Connects two AsyncClients, sends a message from one, sees it on both; returns the
+    transports they ended on."""
+    clients, inboxes = [], []
+    for _ in range(2):
+        client = socketio.AsyncClient(reconnection=False)
+        inbox = asyncio.Queue()
+        client.on("chat message", lambda *args, inbox=inbox: inbox.put_nowait(args))
+        await client.connect(url, auth={"serverOffset": 0, "username": "async"}, wait_timeout=5, **connect_options)
+        clients.append(client)
+        inboxes.append(inbox)
+    try:
+        await asyncio.sleep(0.3)  # room for the upgrade, which follows the connection
+        text = "from asyncio " + os.urandom(4).hex()
+        assert await clients[0].call("chat message", (text, "async-" + os.urandom(6).hex()), timeout=5) is None
+        for inbox in inboxes:
+            while True:
+                args = await asyncio.wait_for(inbox.get(), 5)
+                if args[0] == text:
+                    break
+        return [client.transport() for client in clients]
+    finally:
+        for client in clients:
+            await client.disconnect()
+
+
+def test_the_asyncio_client_with_default_settings_connects_upgrades_and_chats(chat):
+    transports = asyncio.run(chat_round_trip(chat.url))
+    assert transports == ["websocket", "websocket"]
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"]])
+def test_the_asyncio_client_on_one_transport(chat, transports):
+    assert asyncio.run(chat_round_trip(chat.url, transports=transports)) == transports * 2
+
+
+class OneConnection:
+    """Every HTTP request of an Engine.IO session on one keep-alive TCP connection, then
+    the WebSocket upgrade on that same connection."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buffer = b""
+
+    def request(self, method, query, body=b"", headers=()):
+        head = f"{method} /socket.io/?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers)
+        self.sock.sendall(head.encode() + b"\r\n" + body)
+        return self.response()
+
+    def response(self):
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the connection"
+            self.buffer += chunk
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in lines[1:]}
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self.buffer += self.sock.recv(65536)
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return status, headers, body.decode()
+
+    def send_frame(self, text):
+        payload, mask = text.encode(), os.urandom(4)
+        header = bytes([0x81, 0x80 | len(payload)]) if len(payload) < 126 else bytes([0x81, 0xFE]) + len(payload).to_bytes(2, "big")
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def recv_frame(self):
+        while True:
+            if len(self.buffer) >= 2:
+                length, start = self.buffer[1] & 0x7F, 2
+                if length == 126:
+                    length, start = int.from_bytes(self.buffer[2:4], "big"), 4
+                if len(self.buffer) >= start + length:
+                    frame, self.buffer = self.buffer[start : start + length], self.buffer[start + length :]
+                    return frame.decode()
+            chunk = self.sock.recv(65536)
+            assert chunk, "the server closed the connection"
+            self.buffer += chunk
+
+
+def test_every_request_and_the_upgrade_on_one_connection(chat):
+    conn = OneConnection(chat.server.port)
+    status, _, body = conn.request("GET", "EIO=4&transport=polling")
+    assert status == 200
+    sid = json.loads(body[1:])["sid"]
+    query = f"EIO=4&transport=polling&sid={sid}"
+    assert conn.request("POST", query, b'40{"serverOffset":0}')[:1] == (200,)
+    status, _, body = conn.request("GET", query)
+    assert status == 200 and body.startswith("40{")
+    key = base64.b64encode(os.urandom(16)).decode()
+    status, headers, _ = conn.request(
+        "GET",
+        f"EIO=4&transport=websocket&sid={sid}",
+        headers=[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13")],
+    )
+    assert status == 101 and headers["upgrade"].lower() == "websocket"
+    conn.send_frame("2probe")
+    assert conn.recv_frame() == "3probe"
+    conn.send_frame("5")
+    conn.send_frame('421["chat message","one connection","one-conn-' + os.urandom(6).hex() + '"]')
+    frames = []
+    while not (any(f.startswith('42["chat message","one connection"') for f in frames) and "431[]" in frames):
+        frames.append(conn.recv_frame())  # the history replay comes first
+        assert len(frames) < 1000, frames[-5:]
+    conn.sock.close()
+
+
+def test_a_refused_upgrade_leaves_the_session_on_polling(chat):
+    conn = OneConnection(chat.server.port)
+    sid = json.loads(conn.request("GET", "EIO=4&transport=polling")[2][1:])["sid"]
+    # A bad Sec-WebSocket-Version on the connection that carried the handshake.
+    status, headers, _ = conn.request(
+        "GET",
+        f"EIO=4&transport=websocket&sid={sid}",
+        headers=[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "x"), ("Sec-WebSocket-Version", "7")],
+    )
+    assert status == 400 and headers.get("connection") == "close"
+    # The session is intact: the client goes on polling, on another connection.
+    other = OneConnection(chat.server.port)
+    query = f"EIO=4&transport=polling&sid={sid}"
+    assert other.request("POST", query, b"40")[0] == 200
+    status, _, body = other.request("GET", query)
+    assert status == 200 and body.startswith("40{"), body
