@@ -99,6 +99,14 @@ start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
 bench python-socketio storm --clients "$FANOUT_BIG" --before 20 --during 50
 stop_server
 
+# Hostile packets, with a 1 s heartbeat, so that a held event loop shows as a missed one.
+start_server swift env PING_INTERVAL=1000 PING_TIMEOUT=1000 DATA_DIR="$WORK/hostile" "$BIN/chat-server"
+bench swift hostile
+stop_server
+start_server python env PING_INTERVAL=1000 PING_TIMEOUT=1000 "$VENV/bin/python" Tests/bench/python_chat_server.py
+bench python-socketio hostile
+stop_server
+
 # The durable path: insert + broadcast + ack, SQLite then MariaDB.
 start_server swift env DATA_DIR="$WORK/chat-sqlite" "$BIN/chat-server"
 bench swift chat --senders 50 --window 4 --duration "$DURATION" --store sqlite

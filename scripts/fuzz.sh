@@ -1,30 +1,84 @@
 #!/usr/bin/env bash
-# The fuzz command: builds the libFuzzer targets (Sources/SocketIOFuzz) with
-# -sanitize=fuzzer in .build-fuzz/ and runs each for SECONDS (default 60), starting from the
-# seed corpus in Tests/fuzz/corpus/. A crash fails the command and leaves its input in
-# .test-artifacts/fuzz/. Longer runs: scripts/fuzz.sh 3600
+# The fuzz command: builds the libFuzzer targets (Sources/SocketIOFuzz) optimised, with
+# -sanitize=fuzzer, in .build-fuzz/, and runs each for SECONDS (default 60) from the seed
+# corpus in Tests/fuzz/corpus/ plus worst-case seeds made here at the configured limits (a
+# 1 MB object of 80,000 keys, a payload of 300,000 packets, …). A crash, or an input that
+# takes longer than FUZZ_TIMEOUT seconds (default 1: a linear parser takes a few ms for
+# the largest input), fails the command and leaves the input in .test-artifacts/fuzz/.
+# Longer runs: scripts/fuzz.sh 3600
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 SECONDS_EACH="${1:-60}"
+TIMEOUT="${FUZZ_TIMEOUT:-1}"
 
-echo "==> fuzz build (-sanitize=fuzzer)"
-swift build --scratch-path "$ROOT/.build-fuzz" --product socketio-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
-BIN="$(swift build --scratch-path "$ROOT/.build-fuzz" --show-bin-path)/socketio-fuzz"
+echo "==> fuzz build (release, -sanitize=fuzzer)"
+swift build -c release --scratch-path "$ROOT/.build-fuzz" --product socketio-fuzz \
+    -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+BIN="$(swift build -c release --scratch-path "$ROOT/.build-fuzz" --show-bin-path)/socketio-fuzz"
 ARTIFACTS="$ROOT/.test-artifacts/fuzz"
 mkdir -p "$ARTIFACTS"
+SEEDS="$(mktemp -d)"
+trap 'rm -rf "$SEEDS"' EXIT
 
-for target in eio-payload sio-packet http-routing; do
+# Worst-case seeds at the limits, so that the fuzzer starts from the shapes that cost most
+# (made here rather than committed: they are megabytes).
+python3 - "$SEEDS" <<'PY'
+import os, sys
+root = sys.argv[1]
+def seed(target, name, data):
+    os.makedirs(os.path.join(root, target), exist_ok=True)
+    with open(os.path.join(root, target, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+def base36(n):
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+keys = ",".join(f'"{base36(i)}":{i % 10}' for i in range(88_000))
+seed("sio-packet", "object-keys", '2["e",{' + keys + "}]")
+seed("sio-packet", "object-keys-nested", '2["e",{"inner":{' + keys + "}}]")
+seed("sio-packet", "repeated-key", '2["e",{' + ",".join(['"k":1'] * 100_000) + "}]")
+seed("sio-packet", "numbers", '2["e",[' + ",".join(map(str, range(150_000))) + "]]")
+seed("sio-packet", "escapes", '2["e","' + "\\u00e9" * 150_000 + '"]')
+seed("sio-packet", "long-number", '2["e",' + "7" * 900_000 + "]")
+seed("sio-packet", "deep", '2["e",[' + ",".join(["[" * 60 + "]" * 60] * 8000) + "]]")
+seed("sio-packet", "placeholders", '51-["e",{"_placeholder":true,"num":0},{' + keys[:500_000] + "}]\x00\x01\x02")
+seed("sio-packet", "namespace", "0/" + "n" * 999_000 + ",")
+seed("eio-payload", "many-packets", "\x1e".join(["4a"] * 330_000))
+seed("eio-payload", "binary", "b" + "QUJD" * 240_000)
+query = "&".join(f"p{i}=%41{i}" for i in range(5_000))
+seed("http-routing", "long-query", f"GET /socket.io/?EIO=4&transport=polling&{query} HTTP/1.1\r\nHost: x\r\n\r\n")
+headers = "".join(f"X-H{i}: {i}\r\n" for i in range(3_000))
+seed("http-routing", "many-headers", f"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n{headers}\r\n")
+PY
+
+run() {  # target, seconds, max_len, corpus directories...
+    local target=$1 seconds=$2 max_len=$3
+    shift 3
+    local work
     work="$(mktemp -d)"
-    echo "==> fuzzing $target for ${SECONDS_EACH}s"
-    FUZZ_TARGET=$target "$BIN" "$work" "Tests/fuzz/corpus/$target" \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-        -artifact_prefix="$ARTIFACTS/$target-" 2>"$ARTIFACTS/$target.log" || {
-        echo "fuzz target $target failed; see $ARTIFACTS/$target.log" >&2
+    echo "==> fuzzing $target for ${seconds}s (inputs up to $max_len bytes, ${TIMEOUT}s each at most)"
+    FUZZ_TARGET=$target "$BIN" "$work" "$@" \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$max_len" -timeout="$TIMEOUT" \
+        -report_slow_units=1 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/$target-" 2>"$ARTIFACTS/$target.log" || {
+        echo "fuzz target $target failed (a crash, or an input slower than ${TIMEOUT}s); see $ARTIFACTS/$target.log" >&2
         tail -40 "$ARTIFACTS/$target.log" >&2
         exit 1
     }
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$ARTIFACTS/$target.log" | sed "s/^/    $target /"
     rm -rf "$work"
+}
+
+# Each decoder twice: small inputs, where mutation is fast and coverage grows, then the
+# worst-case seeds at the 1 MB limit and their mutations, where a super-linear cost shows.
+LARGE=$((SECONDS_EACH / 3))
+for target in eio-payload sio-packet; do
+    run "$target" $((SECONDS_EACH - LARGE)) 65536 "Tests/fuzz/corpus/$target"
+    run "$target" "$LARGE" 1000000 "$SEEDS/$target"
 done
-echo "fuzz: 3 targets, ${SECONDS_EACH}s each, no crash"
+run http-routing "$SECONDS_EACH" 65536 "Tests/fuzz/corpus/http-routing" "$SEEDS/http-routing"
+echo "fuzz: 3 targets, ${SECONDS_EACH}s each, no crash, no input slower than ${TIMEOUT}s"

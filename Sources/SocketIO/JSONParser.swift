@@ -238,15 +238,26 @@ public struct JSONParser {
 
         mutating func parseNumber() throws -> Double {
             let start = index
-            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let negative = bytes[index] == UInt8(ascii: "-")
+            if negative { index += 1 }
             guard index < bytes.count else { throw error("invalid number") }
+            let integerStart = index
+            var integer: Int64 = 0
             if bytes[index] == UInt8(ascii: "0") {
                 index += 1
             } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                    if index - integerStart < 15 { integer = integer * 10 + Int64(bytes[index] - UInt8(ascii: "0")) }
+                    index += 1
+                }
             } else {
                 throw error("invalid number")
             }
+            // The common case, an integer of at most 15 digits, is exact in a Double: no
+            // string, no strtod.
+            let isPlainInteger = index - integerStart <= 15
+                && (index == bytes.count || (bytes[index] != UInt8(ascii: ".") && bytes[index] | 0x20 != UInt8(ascii: "e")))
+            if isPlainInteger { return negative ? -Double(integer) : Double(integer) }
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
                 index += 1
                 let digits = index

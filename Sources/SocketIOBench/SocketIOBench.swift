@@ -14,7 +14,7 @@ struct SocketIOBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "socketio-bench",
         abstract: "Load generator for Socket.IO v4 chat servers; prints one JSON line per scenario.",
-        subcommands: [Idle.self, Fanout.self, Chat.self, Storm.self]
+        subcommands: [Idle.self, Fanout.self, Chat.self, Storm.self, Hostile.self]
     )
 }
 

@@ -112,6 +112,10 @@ io.sockets.onConnection { socket in
     socket.on("disconnect me") { event in
         socket.disconnect(close: event.arguments.first == .bool(true))
     }
+    socket.on("socket count") { event in
+        // How many sockets the main namespace has: lets a test see the server drop one.
+        Task { event.ack?(.number(Double(await io.sockets.socketCount()))) }
+    }
     socket.on("cut me") { _ in
         // Drops the transport without a Socket.IO DISCONNECT: a recoverable loss of link.
         socket.engineSession.close()

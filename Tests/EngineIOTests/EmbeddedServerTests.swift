@@ -106,6 +106,15 @@ import Testing
 
     // MARK: Polling
 
+    @Test func aHandshakeWithTwoThousandHeaders() throws {
+        let channel = try connection()
+        let headers = (0..<2000).map { "X-Header-\($0): value \($0)\r\n" }.joined()
+        try send("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n", on: channel)
+        let open = try #require(try response(channel))
+        #expect(open.status == 200)
+        #expect(recorder.sessions.last?.handshake.headers.count == 2001)
+    }
+
     @Test func pollingHandshakeThenEcho() throws {
         let channel = try connection()
         let open = try #require(try get("EIO=4&transport=polling", on: channel))

@@ -17,6 +17,19 @@ import Testing
         #expect(value.description == #"{"z":1,"a":2,"m":3}"#)
     }
 
+    @Test func parsesNumbersExactlyOnBothPaths() throws {
+        // Up to 15 digits without fraction or exponent: the integer path; the rest: strtod.
+        let cases: [(String, Double)] = [
+            ("0", 0), ("-0", -0.0), ("7", 7), ("-42", -42), ("999999999999999", 999_999_999_999_999),
+            ("9007199254740993", 9_007_199_254_740_992), ("12.5", 12.5), ("1e3", 1000), ("1E3", 1000), ("-2.5e-3", -0.0025),
+        ]
+        for (text, expected) in cases {
+            let value = try JSONParser.parse(text).numberValue
+            #expect(value == expected, "\(text)")
+            #expect(value?.sign == expected.sign, "\(text)")
+        }
+    }
+
     @Test func decodesSurrogatePairsAndRepairsLoneOnes() throws {
         #expect(try JSONParser.parse(#""\ud83d\ude00""#) == "😀")
         #expect(try JSONParser.parse(#""\ud83dx""#) == "\u{FFFD}x")

@@ -103,4 +103,16 @@ import Testing
         #expect(try decode("29007199254740991[\"e\"]")?.id == 9_007_199_254_740_991)
         #expect(throws: SocketIOParseError.self) { try decode("2" + String(repeating: "9", count: Self.limit - 16) + "[\"e\"]") }
     }
+
+    @Test func aSocketInAHundredThousandRooms() {
+        // Room names can come from clients through an application's handlers.
+        var memberships = RoomMemberships()
+        for index in 0..<100_000 { memberships.join("room \(index)", from: UInt64(index)) }
+        #expect(memberships.contains("room 99999"))
+        #expect(BroadcastFilter(rooms: ["room 5"]).includes(memberships, at: 5))
+        #expect(!BroadcastFilter(rooms: ["room 5"]).includes(memberships, at: 4))
+        #expect(!BroadcastFilter(rooms: ["elsewhere"], except: ["room 7"]).includes(memberships, at: 9))
+        for index in 0..<100_000 { memberships.leave("room \(index)") }
+        #expect(memberships.isEmpty)
+    }
 }

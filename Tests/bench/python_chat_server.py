@@ -9,7 +9,12 @@ import os
 import socketio
 from aiohttp import web
 
-sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", ping_interval=int(os.environ.get("PING_INTERVAL", "25000")) / 1000)
+sio = socketio.AsyncServer(
+    async_mode="aiohttp",
+    cors_allowed_origins="*",
+    ping_interval=int(os.environ.get("PING_INTERVAL", "25000")) / 1000,
+    ping_timeout=int(os.environ.get("PING_TIMEOUT", "20000")) / 1000,
+)
 app = web.Application()
 sio.attach(app)
 
@@ -39,7 +44,7 @@ async def disconnect(sid, *args):
 
 
 @sio.on("chat message")
-async def chat_message(sid, text, client_offset=None):
+async def chat_message(sid, text=None, client_offset=None):
     if not isinstance(text, str) or not text or not isinstance(client_offset, str):
         return {"error": "invalid message"}
     if client_offset in offsets:

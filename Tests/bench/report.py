@@ -90,6 +90,28 @@ def main():
                 f"{fmt(r['ack_latency_p50_ms'])} / {fmt(r['ack_latency_p99_ms'])} / {fmt(r['ack_latency_max_ms'])} ms | {fmt(r['server_cpu_seconds'])} |"
             )
 
+    hostile = [r for r in results if r["scenario"] == "hostile"]
+    if hostile:
+        out.append("\n## Hostile packets (the costliest of each kind within the 1,000,000-byte limit, one WebSocket message each)\n")
+        out.append("How long each held the server: the delay of an ack the attacker asked for right after it, over")
+        out.append("a plain probe's (transfer included; median, and worst, of 5). Observers on other connections probe every")
+        out.append("10 ms meanwhile, with a 1 s heartbeat: their worst delay, and how many were disconnected.")
+        out.append("Node is socket.io 4.8.3 as measured in issue #12 (not in this run); the target is within 3 × of it.\n")
+        out.append("| packet | bytes | swift: held | observers' worst | dropped | python-socketio: held | observers' worst | dropped | Node (issue #12) |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        node = {"object-80k-keys": 50, "object-80k-keys-nested": 70, "key-repeated-100k": 20, "array-150k-numbers": 20, "string-150k-escapes": 20}
+        for packet in dict.fromkeys(r["packet"] for r in hostile):
+            swift, py = find(results, "hostile", "swift", packet=packet), find(results, "hostile", "python-socketio", packet=packet)
+
+            def held(r):
+                if r is None:
+                    return "–", "–", "–"
+                value = "closed the connection" if r["hold_ms"] is None else f"{r['hold_ms']:.1f} ms ({r['hold_worst_ms']:.1f})"
+                return value, f"{r['observer_worst_ms']:.1f} ms", str(r["observers_disconnected"])
+
+            cells = [packet, fmt(swift["bytes"] if swift else None), *held(swift), *held(py), f"≤ {node[packet]} ms" if packet in node else "–"]
+            out.append("| " + " | ".join(cells) + " |")
+
     out.append("\n## Ratios against python-socketio (same run)\n")
     swift_fan = find(results, "fanout", "swift", receivers=200)
     py_fan = find(results, "fanout", "python-socketio", receivers=200)
@@ -108,7 +130,8 @@ def main():
     out.append("    socketio-bench idle --connections N --hold S --server-pid PID")
     out.append("    socketio-bench fanout --receivers N --senders S --rate R --duration S --server-pid PID")
     out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID")
-    out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID\n")
+    out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID")
+    out.append("    socketio-bench hostile --observers N --repeats R --server-pid PID\n")
     out.append("Raw results (one JSON line per scenario):\n")
     out.append("```")
     out.extend(json.dumps(r) for r in results)
@@ -146,6 +169,17 @@ def targets(results):
         lines.append(
             f"- Fan-out to {big_fan['receivers']:,} receivers at {big_fan['rate']:.0f} msg/s, p99 < 20 ms and no loss: "
             f"p99 {big_fan['latency_p99_ms']:.1f} ms, {big_fan['lost_total']} lost, {verdict(ok)}."
+        )
+    hostile = [r for r in results if r["scenario"] == "hostile" and r["server"] == "swift"]
+    if hostile:
+        worst = max(hostile, key=lambda r: r["hold_ms"] or 0)
+        dropped = sum(r["observers_disconnected"] for r in hostile)
+        object_keys = find(results, "hostile", "swift", packet="object-80k-keys")
+        ok = object_keys is not None and object_keys["hold_ms"] is not None and object_keys["hold_ms"] <= 3 * 50 and dropped == 0
+        lines.append(
+            f"- Hostile packets within 3 × Node's figure, no heartbeat missed: the 80,000-key object held "
+            f"{fmt(object_keys and object_keys['hold_ms'])} ms (Node 50 ms); the worst packet ({worst['packet']}) "
+            f"{worst['hold_ms']:.1f} ms; {dropped} observers dropped, {verdict(ok)}."
         )
     maria = find(results, "chat", "swift", store="mariadb")
     if maria:
