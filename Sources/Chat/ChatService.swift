@@ -228,7 +228,9 @@ extension SocketIOSocket {
         set {
             var object = data.objectValue ?? [:]
             object["chatCursor"] = newValue.map { .number(Double($0)) }
-            data = .object(object)
+            // Back to null once empty: an emptied object keeps its storage, and every idle
+            // socket would carry it.
+            data = object.isEmpty ? .null : .object(object)
         }
     }
 }

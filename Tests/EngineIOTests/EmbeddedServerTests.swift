@@ -320,6 +320,10 @@ import Testing
         #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 101 Switching Protocols"))
         let open = try #require(serverFrames(afterHeaders(bytes)).first)
         #expect(open.0 == 0x1)
+        // Nothing of HTTP is left on an idle WebSocket's pipeline.
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: WebSocketUpgradeHandler.self) }
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: HTTPRequestHandler.self) }
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: HTTPResponseEncoder.self) }
         #expect(String(decoding: open.1, as: UTF8.self).contains(#""upgrades":[],"pingInterval":25000"#))
 
         try channel.writeInbound(clientFrame(opcode: 0x1, Array("4hi".utf8)))
