@@ -25,12 +25,23 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
     ],
     targets: [
+        // HTTP responses and query strings, shared by the layers that answer HTTP.
+        .target(
+            name: "HTTPCommon",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Layer 1: the Engine.IO v4 transport (polling, WebSocket, upgrade, heartbeat).
         .target(
             name: "EngineIO",
             dependencies: [
+                "HTTPCommon",
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -45,6 +56,7 @@ let package = Package(
             name: "SocketIO",
             dependencies: [
                 "EngineIO",
+                "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -59,7 +71,7 @@ let package = Package(
             name: "Chat",
             dependencies: [
                 "SocketIO",
-                "EngineIO",
+                "HTTPCommon",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -92,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "ChatServer",
             dependencies: [
-                "EngineIO", "SocketIO", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
+                "EngineIO", "HTTPCommon", "SocketIO", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -129,6 +141,7 @@ let package = Package(
             dependencies: [
                 "SocketIO",
                 "EngineIO",
+                "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,6 +175,7 @@ let package = Package(
             name: "EngineIOTests",
             dependencies: [
                 "EngineIO",
+                "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

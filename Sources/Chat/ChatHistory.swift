@@ -1,6 +1,6 @@
 import NIOCore
 import NIOHTTP1
-import EngineIO
+import HTTPCommon
 import SocketIO
 
 /// `GET /messages?after=ID&limit=N`: the history as JSON, a page at a time (the PHP chat's

@@ -1,5 +1,6 @@
 import Chat
 import EngineIO
+import HTTPCommon
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -67,9 +68,8 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
     }
 
     func respond(to head: HTTPRequestHead, body: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<HTTPResponse> {
-        let target = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(target[0])
-        let query = target.count > 1 ? Self.query(target[1]) : [:]
+        let path = String(head.uri.prefix { $0 != "?" })
+        let query = URLQuery.parameters(ofURI: head.uri)
         guard head.method == .GET || head.method == .HEAD else {
             return eventLoop.makeSucceededFuture(HTTPResponse(status: .methodNotAllowed, headers: ["allow": "GET, HEAD"]))
         }
@@ -123,16 +123,5 @@ struct ChatHTTPResponder: HTTPFallbackResponder {
             return HTTPResponse(status: .notModified, headers: headers)
         }
         return HTTPResponse(status: .ok, headers: headers, body: head.method == .HEAD ? ByteBuffer() : file.body)
-    }
-
-    private static func query(_ text: Substring) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? (String(parts[1]).removingPercentEncoding ?? String(parts[1])) : ""
-            if result[key] == nil { result[key] = value }
-        }
-        return result
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EngineIO
+import Foundation
 import NIOCore
 
 #if canImport(Glibc)
@@ -12,13 +13,13 @@ import Darwin
 /// variable. The defaults are the Node reference server's.
 struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on. [env: HOST]")
-    var host: String = environment("HOST") ?? "0.0.0.0"
+    var host: String = ProcessInfo.processInfo.environment["HOST"] ?? "0.0.0.0"
 
     @Option(help: "Port to listen on. [env: PORT]")
-    var port: Int = environment("PORT").flatMap(Int.init) ?? 3000
+    var port: Int = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 3000
 
     @Option(help: "Where Socket.IO is mounted. [env: SOCKETIO_PATH]")
-    var path: String = environment("SOCKETIO_PATH") ?? "/socket.io/"
+    var path: String = ProcessInfo.processInfo.environment["SOCKETIO_PATH"] ?? "/socket.io/"
 
     @Option(
         help: """
@@ -26,7 +27,7 @@ struct ServerOptions: ParsableArguments {
             empty allows the server's own origin only. [env: CORS_ORIGINS]
             """
     )
-    var corsOrigins: String = environment("CORS_ORIGINS") ?? ""
+    var corsOrigins: String = ProcessInfo.processInfo.environment["CORS_ORIGINS"] ?? ""
 
     @Option(
         help: """
@@ -34,67 +35,67 @@ struct ServerOptions: ParsableArguments {
             for subdomains); others get 421. Empty answers any host. [env: ALLOWED_HOSTS]
             """
     )
-    var allowedHosts: String = environment("ALLOWED_HOSTS") ?? ""
+    var allowedHosts: String = ProcessInfo.processInfo.environment["ALLOWED_HOSTS"] ?? ""
 
     @Option(help: "PEM certificate chain; with --tls-key, the server speaks HTTPS and WSS only. [env: TLS_CERT]")
-    var tlsCert: String = environment("TLS_CERT") ?? ""
+    var tlsCert: String = ProcessInfo.processInfo.environment["TLS_CERT"] ?? ""
 
     @Option(help: "PEM private key for --tls-cert. [env: TLS_KEY]")
-    var tlsKey: String = environment("TLS_KEY") ?? ""
+    var tlsKey: String = ProcessInfo.processInfo.environment["TLS_KEY"] ?? ""
 
     @Flag(help: "Allow credentials (cookies) on cross-origin requests. [env: CORS_CREDENTIALS=1]")
-    var corsCredentials: Bool = environment("CORS_CREDENTIALS") == "1"
+    var corsCredentials: Bool = ProcessInfo.processInfo.environment["CORS_CREDENTIALS"] == "1"
 
     @Option(help: "Milliseconds between server pings. [env: PING_INTERVAL]")
-    var pingInterval: Int64 = environment("PING_INTERVAL").flatMap(Int64.init) ?? 25_000
+    var pingInterval: Int64 = ProcessInfo.processInfo.environment["PING_INTERVAL"].flatMap(Int64.init) ?? 25_000
 
     @Option(help: "Milliseconds to wait for a pong. [env: PING_TIMEOUT]")
-    var pingTimeout: Int64 = environment("PING_TIMEOUT").flatMap(Int64.init) ?? 20_000
+    var pingTimeout: Int64 = ProcessInfo.processInfo.environment["PING_TIMEOUT"].flatMap(Int64.init) ?? 20_000
 
     @Option(help: "Largest message or HTTP body accepted, in bytes. [env: MAX_HTTP_BUFFER_SIZE]")
-    var maxHttpBufferSize: Int = environment("MAX_HTTP_BUFFER_SIZE").flatMap(Int.init) ?? 1_000_000
+    var maxHttpBufferSize: Int = ProcessInfo.processInfo.environment["MAX_HTTP_BUFFER_SIZE"].flatMap(Int.init) ?? 1_000_000
 
     @Option(help: "mysql://user:pass@host:port/db to store messages in MySQL/MariaDB; unset, an embedded SQLite database is used. [env: DATABASE_URL]")
-    var databaseURL: String = environment("DATABASE_URL") ?? ""
+    var databaseURL: String = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
 
     @Option(help: "Bytes a WebSocket client may fall behind before it counts as slow; 0 turns the check off. [env: MAX_OUTBOUND_BYTES]")
-    var maxOutboundBytes: Int = environment("MAX_OUTBOUND_BYTES").flatMap(Int.init) ?? 1 << 20
+    var maxOutboundBytes: Int = ProcessInfo.processInfo.environment["MAX_OUTBOUND_BYTES"].flatMap(Int.init) ?? 1 << 20
 
     @Option(help: "Packets a polling client may have waiting for its next request; past that it is disconnected (it can recover). [env: MAX_POLLING_QUEUE]")
-    var maxPollingQueue: Int = environment("MAX_POLLING_QUEUE").flatMap(Int.init) ?? 10_000
+    var maxPollingQueue: Int = ProcessInfo.processInfo.environment["MAX_POLLING_QUEUE"].flatMap(Int.init) ?? 10_000
 
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
-    var slowConsumerTimeoutMs: Int64 = environment("SLOW_CONSUMER_TIMEOUT_MS").flatMap(Int64.init) ?? 10_000
+    var slowConsumerTimeoutMs: Int64 = ProcessInfo.processInfo.environment["SLOW_CONSUMER_TIMEOUT_MS"].flatMap(Int64.init) ?? 10_000
 
     @Option(help: "Milliseconds a connection may take to send a request head (slowloris and idle keep-alive guard). [env: REQUEST_TIMEOUT_MS]")
-    var requestTimeoutMs: Int64 = environment("REQUEST_TIMEOUT_MS").flatMap(Int64.init) ?? 30_000
+    var requestTimeoutMs: Int64 = ProcessInfo.processInfo.environment["REQUEST_TIMEOUT_MS"].flatMap(Int64.init) ?? 30_000
 
     @Option(help: "Most connections (Engine.IO sessions) at once; further ones get 503 and retry. 0: no limit. [env: MAX_CONNECTIONS]")
-    var maxConnections: Int = environment("MAX_CONNECTIONS").flatMap(Int.init) ?? 0
+    var maxConnections: Int = ProcessInfo.processInfo.environment["MAX_CONNECTIONS"].flatMap(Int.init) ?? 0
 
     @Option(help: "Events a client may send per second; the rest are dropped. 0: no limit. [env: MAX_EVENTS_PER_SECOND]")
-    var maxEventsPerSecond: Int = environment("MAX_EVENTS_PER_SECOND").flatMap(Int.init) ?? 0
+    var maxEventsPerSecond: Int = ProcessInfo.processInfo.environment["MAX_EVENTS_PER_SECOND"].flatMap(Int.init) ?? 0
 
     @Option(help: "A shared secret clients must send as auth.token (the page passes ?token=); empty leaves the chat open. [env: CHAT_TOKEN]")
-    var chatToken: String = environment("CHAT_TOKEN") ?? ""
+    var chatToken: String = ProcessInfo.processInfo.environment["CHAT_TOKEN"] ?? ""
 
     @Option(help: "Directory of the embedded SQLite database. [env: DATA_DIR]")
-    var dataDir: String = environment("DATA_DIR") ?? "data"
+    var dataDir: String = ProcessInfo.processInfo.environment["DATA_DIR"] ?? "data"
 
     @Option(help: "Directory holding mysql/ and sqlite/ migrations. [env: MIGRATIONS_DIR]")
-    var migrationsDir: String = environment("MIGRATIONS_DIR") ?? defaultDirectory("migrations")
+    var migrationsDir: String = ProcessInfo.processInfo.environment["MIGRATIONS_DIR"] ?? defaultDirectory("migrations")
 
     @Option(help: "Directory of the web page. [env: WEB_DIR]")
-    var webDir: String = environment("WEB_DIR") ?? defaultDirectory("web")
+    var webDir: String = ProcessInfo.processInfo.environment["WEB_DIR"] ?? defaultDirectory("web")
 
     @Option(help: "The official client bundle to serve at /socket.io/socket.io.min.js; without one, that path redirects to the CDN. [env: CLIENT_BUNDLE]")
-    var clientBundle: String = environment("CLIENT_BUNDLE") ?? existing(defaultDirectory(".cache") + "/socket.io.min.js") ?? ""
+    var clientBundle: String = ProcessInfo.processInfo.environment["CLIENT_BUNDLE"] ?? existing(defaultDirectory(".cache") + "/socket.io.min.js") ?? ""
 
     @Option(help: "Longest chat message, in UTF-16 code units. [env: MAX_MESSAGE_LENGTH]")
-    var maxMessageLength: Int = environment("MAX_MESSAGE_LENGTH").flatMap(Int.init) ?? 10_000
+    var maxMessageLength: Int = ProcessInfo.processInfo.environment["MAX_MESSAGE_LENGTH"].flatMap(Int.init) ?? 10_000
 
     @Option(help: "Milliseconds a disconnected client's session is kept for recovery. [env: RECOVERY_MS]")
-    var recoveryMs: Int64 = environment("RECOVERY_MS").flatMap(Int64.init) ?? 120_000
+    var recoveryMs: Int64 = ProcessInfo.processInfo.environment["RECOVERY_MS"].flatMap(Int64.init) ?? 120_000
 
     var engineIO: EngineIOConfiguration {
         var configuration = EngineIOConfiguration()
@@ -121,9 +122,6 @@ struct ServerOptions: ParsableArguments {
     }
 }
 
-func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
-}
 
 /// `name` in the working directory if it is there, else beside the package's sources (a
 /// development build run from elsewhere).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where the MySQL/MariaDB server is, from `DATABASE_URL=mysql://user:pass@host:port/db`.
 public struct MySQLConfiguration: Sendable, Equatable {
     public var host: String
@@ -42,19 +44,10 @@ public struct MySQLConfiguration: Sendable, Equatable {
         )
     }
 
+    /// Percent-decodes a part of the URL; `+` stays itself here (it is a space only in
+    /// query strings). A malformed escape is kept as written.
     private static func percentDecode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        String(text).removingPercentEncoding ?? String(text)
     }
 }
 

@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#else
-import Darwin
-#endif
 import EngineIO
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -25,20 +21,15 @@ final class Echo: EngineIOSessionHandler {
 }
 
 var configuration = EngineIOConfiguration()
-configuration.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ?? "300") ?? 300)
-configuration.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "200") ?? 200)
-configuration.maxHttpBufferSize = Int(environment("MAX_HTTP_BUFFER_SIZE") ?? "") ?? 1_000_000
+configuration.pingInterval = .milliseconds(Int64(ProcessInfo.processInfo.environment["PING_INTERVAL"] ?? "300") ?? 300)
+configuration.pingTimeout = .milliseconds(Int64(ProcessInfo.processInfo.environment["PING_TIMEOUT"] ?? "200") ?? 200)
+configuration.maxHttpBufferSize = Int(ProcessInfo.processInfo.environment["MAX_HTTP_BUFFER_SIZE"] ?? "") ?? 1_000_000
 configuration.cors = .anyOrigin
 // The official suite talks to /engine.io/, the reference server's default path.
-configuration.path = environment("ENGINEIO_PATH") ?? "/engine.io/"
+configuration.path = ProcessInfo.processInfo.environment["ENGINEIO_PATH"] ?? "/engine.io/"
 
-let port = Int(environment("PORT") ?? "") ?? 3000
+let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
 let server = EngineIOServer(configuration: configuration, delegate: EchoDelegate())
-let channel = try await server.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+let channel = try await server.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
 print("eio-conformance listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
 try await channel.closeFuture.get()
-
-func environment(_ name: String) -> String? {
-    guard let value = getenv(name) else { return nil }
-    return String(cString: value)
-}

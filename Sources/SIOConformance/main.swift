@@ -1,11 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 // EngineIO is imported for its configuration type, which SocketIOConfiguration embeds:
 // naming the module keeps incremental builds from linking a stale layout of it.
 import EngineIO
+import Foundation
 import NIOCore
 import NIOPosix
 import SocketIO
@@ -16,9 +12,6 @@ import SocketIO
 // `message-back` and `message-with-ack` with an ack, both carrying the same arguments; on
 // `/custom` it emits `auth`.
 
-func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
-}
 
 var configuration = SocketIOConfiguration()
 configuration.engineIO.pingInterval = .milliseconds(300)
@@ -50,7 +43,7 @@ io.of("/custom").onConnection { socket in
     socket.eventLoop.scheduleTask(in: authDelay) { socket.emit("auth", .object(socket.handshake.auth)) }
 }
 
-let port = Int(environment("PORT") ?? "") ?? 3000
-let channel = try await io.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
+let channel = try await io.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
 print("sio-conformance listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
 try await channel.closeFuture.get()

@@ -12,6 +12,12 @@ public struct SocketIOConnectError: Error, Sendable {
     }
 }
 
+/// The transport a socket's connection uses.
+public enum SocketIOTransport: String, Sendable {
+    case polling
+    case websocket
+}
+
 /// The socket's connection is gone (from `SocketIOSocket.whenWritable()`).
 public struct SocketIODisconnectedError: Error, Sendable, Equatable {
     public init() {}

@@ -1,4 +1,5 @@
 import EngineIO
+import HTTPCommon
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore

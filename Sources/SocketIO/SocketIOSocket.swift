@@ -95,8 +95,8 @@ public final class SocketIOSocket: @unchecked Sendable {
             self.storedData = restored.data
             self.recovered = true
         } else {
-            self.id = SocketIOIdentifier.make()
-            self.pid = namespace.recovery != nil ? SocketIOIdentifier.make() : nil
+            self.id = RandomIdentifier.make(byteCount: 15)
+            self.pid = namespace.recovery != nil ? RandomIdentifier.make(byteCount: 15) : nil
             self.memberships = RoomMemberships()
             self.storedData = .null
             self.recovered = false
@@ -260,9 +260,18 @@ public final class SocketIOSocket: @unchecked Sendable {
         connection.session.whenWritable().flatMapErrorThrowing { _ in throw SocketIODisconnectedError() }
     }
 
-    /// The Engine.IO session underneath. Closing it drops the link without a Socket.IO
-    /// DISCONNECT (reason "forced close", recoverable): the client reconnects by itself.
-    public var engineSession: EngineIOSession { connection.session }
+    /// Closes the connection underneath without a Socket.IO DISCONNECT, as a lost link would
+    /// (reason "forced close", recoverable): the client reconnects by itself and, with
+    /// connection-state recovery on, resumes this session.
+    public func dropConnection() {
+        connection.session.close()
+    }
+
+    /// The transport carrying the socket's connection now: `.polling`, then `.websocket`
+    /// once upgraded; nil once it is closed. Read it on `eventLoop`.
+    public var transport: SocketIOTransport? {
+        connection.session.transport.map { $0 == .websocket ? .websocket : .polling }
+    }
 
     // MARK: Internals (on eventLoop)
 
@@ -362,28 +371,6 @@ public final class SocketIOSocket: @unchecked Sendable {
             body(self)
         } else {
             eventLoop.execute { body(self) }
-        }
-    }
-}
-
-/// Socket ids and private session ids: 15 random bytes as 20 characters of URL-safe
-/// base64, like the reference's base64id.
-enum SocketIOIdentifier {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high: UInt64 = generator.next()
-        let low: UInt64 = generator.next()
-        // 120 bits, six at a time.
-        var bits = (high, low & 0x00FF_FFFF_FFFF_FFFF)
-        return String(unsafeUninitializedCapacity: 20) { output in
-            for index in 0..<20 {
-                output[index] = alphabet[Int(bits.1 & 0x3F)]
-                bits.1 = (bits.1 >> 6) | ((bits.0 & 0x3F) << 50)
-                bits.0 >>= 6
-            }
-            return 20
         }
     }
 }

@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import EngineIO
+import Foundation
+import HTTPCommon
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -14,19 +16,16 @@ import SocketIO
 // on; RECOVERY_MS sets maxDisconnectionDuration, RECOVERY_MAX_PACKETS the buffer's size. Files under STATIC_DIR are served at `/`
 // for the browser tests.
 
-func environment(_ name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
-}
 
 var configuration = SocketIOConfiguration()
-configuration.engineIO.pingInterval = .milliseconds(Int64(environment("PING_INTERVAL") ?? "") ?? 25_000)
-configuration.engineIO.pingTimeout = .milliseconds(Int64(environment("PING_TIMEOUT") ?? "") ?? 20_000)
-configuration.engineIO.maxOutboundBytes = Int(environment("MAX_OUTBOUND_BYTES") ?? "") ?? configuration.engineIO.maxOutboundBytes
-configuration.engineIO.slowConsumerTimeout = .milliseconds(Int64(environment("SLOW_CONSUMER_TIMEOUT_MS") ?? "") ?? 10_000)
-configuration.engineIO.requestHeadTimeout = .milliseconds(Int64(environment("REQUEST_TIMEOUT_MS") ?? "") ?? 30_000)
+configuration.engineIO.pingInterval = .milliseconds(Int64(ProcessInfo.processInfo.environment["PING_INTERVAL"] ?? "") ?? 25_000)
+configuration.engineIO.pingTimeout = .milliseconds(Int64(ProcessInfo.processInfo.environment["PING_TIMEOUT"] ?? "") ?? 20_000)
+configuration.engineIO.maxOutboundBytes = Int(ProcessInfo.processInfo.environment["MAX_OUTBOUND_BYTES"] ?? "") ?? configuration.engineIO.maxOutboundBytes
+configuration.engineIO.slowConsumerTimeout = .milliseconds(Int64(ProcessInfo.processInfo.environment["SLOW_CONSUMER_TIMEOUT_MS"] ?? "") ?? 10_000)
+configuration.engineIO.requestHeadTimeout = .milliseconds(Int64(ProcessInfo.processInfo.environment["REQUEST_TIMEOUT_MS"] ?? "") ?? 30_000)
 var recovery = ConnectionStateRecovery()
-recovery.maxDisconnectionDuration = .milliseconds(Int64(environment("RECOVERY_MS") ?? "") ?? 120_000)
-recovery.maxBufferedPackets = Int(environment("RECOVERY_MAX_PACKETS") ?? "") ?? recovery.maxBufferedPackets
+recovery.maxDisconnectionDuration = .milliseconds(Int64(ProcessInfo.processInfo.environment["RECOVERY_MS"] ?? "") ?? 120_000)
+recovery.maxBufferedPackets = Int(ProcessInfo.processInfo.environment["RECOVERY_MAX_PACKETS"] ?? "") ?? recovery.maxBufferedPackets
 configuration.connectionStateRecovery = recovery
 
 /// Serves the files of one folder, for the browser tests.
@@ -52,7 +51,7 @@ struct StaticFiles: HTTPFallbackResponder {
     }
 }
 
-let io = SocketIOServer(configuration: configuration, fallback: StaticFiles(directory: environment("STATIC_DIR")))
+let io = SocketIOServer(configuration: configuration, fallback: StaticFiles(directory: ProcessInfo.processInfo.environment["STATIC_DIR"]))
 
 io.sockets.onConnection { socket in
     socket.on("echo") { event in
@@ -118,7 +117,7 @@ io.sockets.onConnection { socket in
     }
     socket.on("cut me") { _ in
         // Drops the transport without a Socket.IO DISCONNECT: a recoverable loss of link.
-        socket.engineSession.close()
+        socket.dropConnection()
     }
 }
 
@@ -136,7 +135,7 @@ io.of("/private").onConnection { socket in
     socket.emit("welcome", "private")
 }
 
-let port = Int(environment("PORT") ?? "") ?? 3000
-let channel = try await io.bind(host: environment("HOST") ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
+let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
+let channel = try await io.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
 print("socketio-testbed listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
 try await channel.closeFuture.get()

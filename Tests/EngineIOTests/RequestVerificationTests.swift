@@ -1,3 +1,4 @@
+import HTTPCommon
 import NIOHTTP1
 import Testing
 
@@ -98,7 +99,7 @@ import Testing
     }
 
     @Test func parsesQueries() {
-        let query = EngineIORequest.parseQuery("EIO=4&transport=polling&t=Nx%2Fz&a+b=c+d&EIO=3&flag")
+        let query = URLQuery.parse("EIO=4&transport=polling&t=Nx%2Fz&a+b=c+d&EIO=3&flag")
         #expect(query["EIO"] == "4")
         #expect(query["t"] == "Nx/z")
         #expect(query["a b"] == "c d")

@@ -1,3 +1,4 @@
+import HTTPCommon
 import NIOCore
 import Testing
 
@@ -18,11 +19,11 @@ import Testing
 
     @Test func aQueryStringOfTenThousandParameters() {
         let query = (0..<10_000).map { "p\($0)=%41%42+\($0)" }.joined(separator: "&")
-        let parsed = EngineIORequest.query(ofURI: "/socket.io/?" + query)
+        let parsed = URLQuery.parameters(ofURI: "/socket.io/?" + query)
         #expect(parsed.count == 10_000)
         #expect(parsed["p9999"] == "AB 9999")
         // One key repeated: the first value wins, in one pass.
-        let repeated = EngineIORequest.query(ofURI: "/?" + Array(repeating: "sid=x", count: 10_000).joined(separator: "&"))
+        let repeated = URLQuery.parameters(ofURI: "/?" + Array(repeating: "sid=x", count: 10_000).joined(separator: "&"))
         #expect(repeated == ["sid": "x"])
     }
 }

@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func identifiersAreDistinctAndURLSafe() {
-        let ids = (0..<1000).map { _ in SocketIOIdentifier.make() }
+        let ids = (0..<1000).map { _ in RandomIdentifier.make(byteCount: 15) }
         #expect(Set(ids).count == 1000)
         #expect(ids.allSatisfy { $0.utf8.count == 20 })
     }

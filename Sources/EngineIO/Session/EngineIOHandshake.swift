@@ -1,3 +1,4 @@
+import HTTPCommon
 import NIOCore
 import NIOHTTP1
 
@@ -26,7 +27,7 @@ public struct EngineIOHandshake: Sendable {
 
     /// The query parameters, percent-decoded; the first occurrence of a key wins. Parsed
     /// from `uri` when asked for, rather than kept by every session.
-    public var query: [String: String] { EngineIORequest.query(ofURI: uri) }
+    public var query: [String: String] { URLQuery.parameters(ofURI: uri) }
 }
 
 /// Receives what happens on one session. Its methods are called on the session's event

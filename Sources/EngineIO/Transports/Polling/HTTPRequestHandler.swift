@@ -1,4 +1,5 @@
 import Atomics
+import HTTPCommon
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket

@@ -1,3 +1,4 @@
+import HTTPCommon
 import NIOHTTP1
 
 /// An HTTP request addressed to Engine.IO, reduced to what routing needs.
@@ -23,7 +24,7 @@ struct EngineIORequest: Sendable {
         let trimmedMount = mountPath.hasSuffix("/") ? mountPath.dropLast() : mountPath[...]
         guard path == mountPath || path == trimmedMount else { return nil }
         self.method = head.method
-        self.query = Self.query(ofURI: uri)
+        self.query = URLQuery.parameters(ofURI: uri)
         self.isWebSocketUpgrade = Self.isWebSocketUpgrade(head.headers)
         self.origin = head.headers.first(name: "origin")
         self.host = head.headers.first(name: "host")
@@ -105,54 +106,5 @@ struct EngineIORequest: Sendable {
     /// Node refuses header values with control characters other than tab.
     private static func isValidHeaderValue(_ value: String) -> Bool {
         value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
-    }
-
-    /// The query parameters of a request target, percent-decoded.
-    static func query(ofURI uri: String) -> [String: String] {
-        guard let mark = uri.firstIndex(of: "?") else { return [:] }
-        return parseQuery(uri[uri.index(after: mark)...])
-    }
-
-    static func parseQuery(_ query: Substring) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let key = parts.first.map(percentDecode), !key.isEmpty else { continue }
-            let value = parts.count > 1 ? percentDecode(parts[1]) : ""
-            // The first occurrence wins, so a repeated key cannot smuggle in another value.
-            if result[key] == nil { result[key] = value }
-        }
-        return result
-    }
-
-    static func percentDecode(_ text: Substring) -> String {
-        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
-            return String(text)
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            case UInt8(ascii: "%"):
-                if let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) {
-                    bytes.append(high << 4 | low)
-                }
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

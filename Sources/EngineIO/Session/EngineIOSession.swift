@@ -14,8 +14,13 @@ public final class EngineIOSession: @unchecked Sendable {
     // channel handlers (each asserts it with `eventLoop.assertInEventLoop()`), and the timer
     // callbacks are scheduled on it.
 
-    /// The session id: a secret shared with the client only.
+    /// The session id: a secret shared with the client only (whoever knows it can poll as
+    /// the client), so logs show `logLabel(_:)` instead.
     public let id: String
+
+    /// What logs show of a session id: its first six characters (36 of its 144 bits), enough
+    /// to tell sessions apart in a log, too few to take one over.
+    static func logLabel(_ id: String) -> String { "\(id.prefix(6))…" }
     public let eventLoop: any EventLoop
     public let handshake: EngineIOHandshake
 

@@ -1,3 +1,4 @@
+import HTTPCommon
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -173,13 +174,13 @@ public final class EngineIOServer: Sendable {
         on eventLoop: any EventLoop,
         webSocket: WebSocketConnection?
     ) -> EngineIOSession {
-        let id = SessionID.make()
+        let id = RandomIdentifier.sessionID()
         let session = EngineIOSession(
             id: id, eventLoop: eventLoop, handshake: handshake, server: self
         )
         sessions.withLockedValue { $0[id] = Entry(session: session, transport: handshake.transport) }
         EngineIOMetrics.opened(handshake.transport)
-        logger.debug("session opened", metadata: ["sid": "\(id)", "transport": "\(handshake.transport.rawValue)", "remote": "\(handshake.remoteAddress.map { "\($0)" } ?? "?")"])
+        logger.debug("session opened", metadata: ["session": "\(EngineIOSession.logLabel(id))", "transport": "\(handshake.transport.rawValue)", "remote": "\(handshake.remoteAddress.map { "\($0)" } ?? "?")"])
         let upgrades: [EngineIOTransportKind] =
             handshake.transport == .polling && configuration.transports.contains(.websocket) ? [.websocket] : []
         session.open(upgrades: upgrades, webSocket: webSocket)
@@ -196,12 +197,12 @@ public final class EngineIOServer: Sendable {
     func sessionUpgraded(_ id: String) {
         sessions.withLockedValue { $0[id]?.transport = .websocket }
         EngineIOMetrics.upgraded()
-        logger.debug("session upgraded", metadata: ["sid": "\(id)"])
+        logger.debug("session upgraded", metadata: ["session": "\(EngineIOSession.logLabel(id))"])
     }
 
     func sessionClosed(_ id: String, reason: EngineIOCloseReason) {
         guard let entry = sessions.withLockedValue({ $0.removeValue(forKey: id) }) else { return }
         EngineIOMetrics.closed(reason, transport: entry.transport)
-        logger.debug("session closed", metadata: ["sid": "\(id)", "reason": "\(reason.rawValue)"])
+        logger.debug("session closed", metadata: ["session": "\(EngineIOSession.logLabel(id))", "reason": "\(reason.rawValue)"])
     }
 }

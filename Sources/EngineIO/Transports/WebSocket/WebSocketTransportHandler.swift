@@ -113,7 +113,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
                 EngineIOMetrics.slowConsumersDropped.increment()
                 handler.server.logger.info(
                     "slow consumer dropped",
-                    metadata: ["sid": "\(handler.session?.id ?? "-")", "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"]
+                    metadata: ["session": "\(handler.session.map { EngineIOSession.logLabel($0.id) } ?? "-")", "remote": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"]
                 )
                 handler.sawError = true
                 handler.notifySessionClosed()

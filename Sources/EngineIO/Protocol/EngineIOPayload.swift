@@ -1,3 +1,4 @@
+import ExtrasBase64
 import NIOCore
 
 /// The HTTP long-polling payload format of protocol 4: packets joined by the record
@@ -24,7 +25,7 @@ public enum EngineIOPayload {
                 body.writeImmutableBuffer(packet.bytes)
             case .binary:
                 body.writeInteger(binaryMarker)
-                body.writeString(Base64.encode(packet.bytes.readableBytesView))
+                body.writeBytes(Base64.encodeToBytes(bytes: packet.bytes.readableBytesView))
             }
         }
         return body
@@ -48,7 +49,8 @@ public enum EngineIOPayload {
     private static func decodeSegment(_ segment: ByteBufferView.SubSequence) -> EngineIOInboundPacket {
         guard let first = segment.first else { return .invalid }
         if first == binaryMarker {
-            guard let decoded = Base64.decode(segment.dropFirst()) else { return .invalid }
+            // Padded or not: clients differ.
+            guard let decoded = try? Base64.decode(bytes: segment.dropFirst(), options: .omitPaddingCharacter) else { return .invalid }
             var buffer = ByteBuffer()
             buffer.writeBytes(decoded)
             return .message(.binary(buffer))
