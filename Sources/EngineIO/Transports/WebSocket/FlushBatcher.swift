@@ -1,14 +1,14 @@
-import NIOConcurrencyHelpers
 import NIOCore
 
 /// Flushes each WebSocket written to during an event-loop tick once, after everything
 /// already queued on the loop has run: broadcasts that land together reach a client in one
 /// `writev` instead of one system call each.
 final class FlushBatcher: @unchecked Sendable {
-    // @unchecked Sendable: `eventLoop` is immutable; `pending` and `scheduled` are touched
-    // only on `eventLoop` (asserted), as are the connections' `flushPending` flags.
+    // @unchecked Sendable: a batcher serves the connections of one event loop (its key in
+    // `batchers`); `pending`, `scheduled` and the counters are touched only on that loop
+    // (asserted), as are the connections' `flushPending` flags. It does not hold the loop,
+    // so that the registry can drop it with the loop.
 
-    let eventLoop: any EventLoop
     private var pending: [WebSocketConnection] = []
     /// The other list, swapped with `pending` each tick so neither is reallocated.
     private var flushing: [WebSocketConnection] = []
@@ -17,24 +17,17 @@ final class FlushBatcher: @unchecked Sendable {
     var packetsWritten = 0
     var bytesWritten = 0
 
-    private init(eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
+    private init() {}
 
-    private static let batchers = NIOLockedValueBox<[ObjectIdentifier: FlushBatcher]>([:])
+    private static let batchers = EventLoopRegistry { _ in FlushBatcher() }
 
     /// The batcher of `eventLoop`. Taken once per connection, not per write.
     static func forLoop(_ eventLoop: any EventLoop) -> FlushBatcher {
-        batchers.withLockedValue { batchers in
-            let key = ObjectIdentifier(eventLoop)
-            if let batcher = batchers[key] { return batcher }
-            let batcher = FlushBatcher(eventLoop: eventLoop)
-            batchers[key] = batcher
-            return batcher
-        }
+        batchers.value(for: eventLoop)
     }
 
     func needsFlush(_ connection: WebSocketConnection) {
+        let eventLoop = connection.channel.eventLoop
         eventLoop.assertInEventLoop()
         if !connection.flushPending {
             connection.flushPending = true

@@ -16,6 +16,12 @@ public struct SocketIOConfiguration: Sendable {
     /// Events a socket may send per second (a burst of as many is allowed); the rest are
     /// dropped unhandled. 0, the default, means no limit.
     public var maxEventsPerSecond: Int = 0
+    /// Makes each namespace's adapter, given the namespace's local sockets and the recovery
+    /// settings: `InMemoryAdapter` for one process (the default), a cluster adapter for
+    /// several.
+    public var adapter: @Sendable (_ host: any SocketIOAdapterHost, _ recovery: ConnectionStateRecovery?) -> any SocketIOAdapter = {
+        InMemoryAdapter(host: $0, recovery: $1)
+    }
 
     public init() {}
 }

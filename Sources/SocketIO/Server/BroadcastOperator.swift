@@ -3,7 +3,6 @@
 public struct BroadcastOperator: Sendable {
     let namespace: SocketIONamespace
     var filter: BroadcastFilter
-    var isVolatile = false
 
     init(namespace: SocketIONamespace, filter: BroadcastFilter = BroadcastFilter()) {
         self.namespace = namespace
@@ -30,7 +29,6 @@ public struct BroadcastOperator: Sendable {
     /// The packet may be lost, and is not kept for connection-state recovery.
     public var volatile: BroadcastOperator {
         var next = self
-        next.isVolatile = true
         next.filter.volatile = true
         return next
     }
@@ -43,12 +41,12 @@ public struct BroadcastOperator: Sendable {
     /// of them: cheaper than one `emit` each when they leave together.
     public func emit(_ event: String, batch: [[JSONValue]]) {
         let packets = batch.map { SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + $0)) }
-        namespace.adapter.broadcast(packets, filter: filter, recoverable: namespace.recovery != nil && !isVolatile)
+        namespace.broadcast(packets, filter: filter)
     }
 
     /// Encodes the event once and writes it to every chosen socket.
     public func emit(_ event: String, arguments: [JSONValue]) {
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        namespace.adapter.broadcast(packet, filter: filter, recoverable: namespace.recovery != nil && !isVolatile, onlyOn: nil)
+        namespace.broadcast([packet], filter: filter)
     }
 }

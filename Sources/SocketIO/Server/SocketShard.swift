@@ -4,7 +4,7 @@ import NIOCore
 ///
 /// A broadcast visits each shard once, on the shard's own event loop, and writes the one
 /// encoded packet to every matching socket there: no lock and no encoding per recipient.
-final class AdapterShard: @unchecked Sendable {
+final class SocketShard: @unchecked Sendable {
     // @unchecked Sendable: `eventLoop` is immutable; `sockets` and `rooms` are read and
     // written only on `eventLoop` (every entry point asserts it), which is also the loop of
     // every socket stored here.
@@ -15,6 +15,10 @@ final class AdapterShard: @unchecked Sendable {
     /// room (its id): `sockets` already indexes that one, and a set per connection would
     /// cost every idle socket memory.
     private var rooms: [String: [String: UInt64]] = [:]
+    /// The offset of the last recoverable packet delivered here. The adapter hands a
+    /// namespace's packets to every loop in offset order, so a room joined now takes effect
+    /// from the next one: the same point for live delivery and for a recovery replay.
+    private var lastDelivered: UInt64 = 0
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -23,6 +27,12 @@ final class AdapterShard: @unchecked Sendable {
     var socketCount: Int {
         eventLoop.assertInEventLoop()
         return sockets.count
+    }
+
+    /// The offset from which a room joined now, on this loop, takes effect.
+    var joinOffset: UInt64 {
+        eventLoop.assertInEventLoop()
+        return lastDelivered + 1
     }
 
     func add(_ socket: SocketIOSocket) {
@@ -77,6 +87,7 @@ final class AdapterShard: @unchecked Sendable {
     func deliver(_ packet: EncodedSocketIOPacket, filter: BroadcastFilter) {
         eventLoop.assertInEventLoop()
         let sequence = packet.sequence
+        if let sequence { lastDelivered = max(lastDelivered, sequence) }
         if filter.rooms.isEmpty {
             for socket in sockets.values where filter.includes(socket.memberships, at: sequence) {
                 send(packet, to: socket, volatile: filter.volatile)

@@ -10,8 +10,11 @@ public final class SocketIONamespace: Sendable {
     public typealias ConnectionHandler = @Sendable (SocketIOSocket) -> Void
 
     public let name: String
-    public let adapter: InMemoryAdapter
+    /// Where broadcasts go and lost links' sessions are kept (`SocketIOConfiguration.adapter`).
+    public let adapter: any SocketIOAdapter
     let recovery: ConnectionStateRecovery?
+    /// This process's sockets of the namespace, which the adapter delivers to.
+    let local: LocalSockets
 
     private struct Handlers {
         var middlewares: [Middleware] = []
@@ -20,10 +23,11 @@ public final class SocketIONamespace: Sendable {
 
     private let handlers = NIOLockedValueBox(Handlers())
 
-    init(name: String, recovery: ConnectionStateRecovery?) {
+    init(name: String, configuration: SocketIOConfiguration) {
         self.name = name
-        self.recovery = recovery
-        self.adapter = InMemoryAdapter(recovery: recovery)
+        self.recovery = configuration.connectionStateRecovery
+        self.local = LocalSockets(namespace: name)
+        self.adapter = configuration.adapter(local, configuration.connectionStateRecovery)
     }
 
     /// Adds a connection middleware. Middlewares run in order, before `onConnection`.
@@ -55,9 +59,15 @@ public final class SocketIONamespace: Sendable {
         broadcastOperator.emit(event, arguments: arguments)
     }
 
-    /// How many sockets are connected to the namespace.
+    /// How many sockets of this process are connected to the namespace.
     public func socketCount() async -> Int {
-        await adapter.socketCount()
+        await local.socketCount()
+    }
+
+    /// Sends packets to the sockets `filter` selects, through the adapter: numbered and kept
+    /// for recovery unless volatile or recovery is off.
+    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, onlyOn eventLoop: (any EventLoop)? = nil) {
+        adapter.broadcast(packets, filter: filter, recoverable: recovery != nil && !filter.volatile, onlyOn: eventLoop)
     }
 
     // MARK: Connecting
@@ -65,43 +75,56 @@ public final class SocketIONamespace: Sendable {
     /// Creates the socket for a CONNECT packet, restoring its session when the auth
     /// payload carries a recoverable `pid` and `offset`, and runs the middlewares.
     func connect(_ connection: SocketIOConnection, auth: JSONObject) {
-        var restored: RestoredSession?
-        if recovery != nil, case .string(let pid)? = auth["pid"], case .string(let offset)? = auth["offset"] {
-            restored = adapter.restoreSession(pid: pid, offset: offset)
-            Counter(label: "socketio_recoveries_total", dimensions: [("result", restored == nil ? "failed" : "succeeded")]).increment()
+        guard recovery != nil, case .string(let pid)? = auth["pid"], case .string(let offset)? = auth["offset"] else {
+            admit(connection, auth: auth, restored: nil)
+            return
         }
+        // Restoring may be a round trip (a cluster adapter's store); the connection waits,
+        // dropping what the client sends this namespace meanwhile, as during middlewares.
+        connection.connectionPending(name)
+        let adapter = self.adapter
+        Task {
+            let restored = await adapter.restoreSession(pid: pid, offset: offset)
+            Counter(label: "socketio_recoveries_total", dimensions: [("result", restored == nil ? "failed" : "succeeded")]).increment()
+            connection.eventLoop.execute { self.admit(connection, auth: auth, restored: restored) }
+        }
+    }
+
+    /// On the connection's loop: the socket, its middlewares (unless a restored socket
+    /// skips them), then `accept`.
+    private func admit(_ connection: SocketIOConnection, auth: JSONObject, restored: RestoredSession?) {
         let socket = SocketIOSocket(namespace: self, connection: connection, auth: auth, restored: restored)
         let middlewares = handlers.withLockedValue { $0.middlewares }
         if middlewares.isEmpty || (restored != nil && recovery?.skipMiddlewares == true) {
-            // Registered in this same loop task as the replay was read: nothing broadcast
-            // in between can be missed.
-            connection.accept(socket, missedPackets: restored?.missedPackets ?? [], through: restored?.through ?? 0)
+            accept(socket, on: connection, restored: restored)
             return
         }
         connection.connectionPending(name)
         let eventLoop = connection.eventLoop
-        let adapter = self.adapter
         Task {
             do {
                 for middleware in middlewares { try await middleware(socket) }
-                eventLoop.execute {
-                    guard let restored else { return connection.accept(socket) }
-                    // Broadcasts went on while the middlewares ran: the replay takes in those
-                    // too, up to now, in this loop task, before the socket is registered.
-                    guard let tail = adapter.packets(following: restored.through, for: restored.rooms) else {
-                        // Some were dropped from the buffer meanwhile: the replay cannot be
-                        // whole. The client reconnects and, its session spent, starts afresh.
-                        connection.close()
-                        return
-                    }
-                    connection.accept(socket, missedPackets: restored.missedPackets + tail.packets, through: tail.through)
-                }
+                eventLoop.execute { self.accept(socket, on: connection, restored: restored) }
             } catch {
                 Counter(label: "socketio_connect_errors_total").increment()
                 let refusal = (error as? SocketIOConnectError) ?? SocketIOConnectError(String(describing: error))
                 eventLoop.execute { connection.refuse(socket, refusal) }
             }
         }
+    }
+
+    /// Registers the socket, in one loop task with the end of its replay: broadcasts went
+    /// on while its session was restored and its middlewares ran, so the replay takes in
+    /// those too, up to now; anything numbered later reaches it live.
+    private func accept(_ socket: SocketIOSocket, on connection: SocketIOConnection, restored: RestoredSession?) {
+        guard let restored else { return connection.accept(socket) }
+        guard let tail = adapter.packets(after: restored.through, for: restored.rooms) else {
+            // Some were dropped meanwhile: the replay cannot be whole. The client reconnects
+            // and, its session spent, starts afresh.
+            connection.close()
+            return
+        }
+        connection.accept(socket, missedPackets: restored.missedPackets + tail.packets, through: tail.through)
     }
 
     func fireConnection(_ socket: SocketIOSocket) {

@@ -66,7 +66,7 @@ final class SocketIORouter: EngineIOServerDelegate {
 
     init(configuration: SocketIOConfiguration) {
         self.configuration = configuration
-        let main = SocketIONamespace(name: "/", recovery: configuration.connectionStateRecovery)
+        let main = SocketIONamespace(name: "/", configuration: configuration)
         self.namespaces = NIOLockedValueBox(["/": main])
     }
 
@@ -77,7 +77,7 @@ final class SocketIORouter: EngineIOServerDelegate {
     func namespace(creating name: String) -> SocketIONamespace {
         namespaces.withLockedValue { namespaces in
             if let existing = namespaces[name] { return existing }
-            let namespace = SocketIONamespace(name: name, recovery: configuration.connectionStateRecovery)
+            let namespace = SocketIONamespace(name: name, configuration: configuration)
             namespaces[name] = namespace
             return namespace
         }

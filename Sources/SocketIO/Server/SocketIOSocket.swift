@@ -161,7 +161,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             // As in the reference, an emit to one socket goes through the adapter like a
             // broadcast to the socket's own room, so it gets an offset and is replayed
             // after a recovery.
-            namespace.adapter.broadcast(packet, filter: BroadcastFilter(rooms: [id]), recoverable: true, onlyOn: eventLoop)
+            namespace.broadcast([packet], filter: BroadcastFilter(rooms: [id]), onlyOn: eventLoop)
         } else {
             let encoded = SocketIOPacketEncoder.encode(packet)
             onLoop { socket in
@@ -223,10 +223,11 @@ public final class SocketIOSocket: @unchecked Sendable {
     public func join(_ room: String) {
         onLoop { socket in
             guard !socket.memberships.contains(room) else { return }
-            let since = socket.namespace.adapter.nextSequence()
+            let shard = socket.namespace.local.shard(for: socket.eventLoop)
+            let since = shard.joinOffset
             socket.memberships.join(room, from: since)
             guard socket.isConnected else { return }
-            socket.namespace.adapter.join(socket, room: room, since: since)
+            shard.join(socket, room: room, since: since)
         }
     }
 
@@ -234,7 +235,7 @@ public final class SocketIOSocket: @unchecked Sendable {
     public func leave(_ room: String) {
         onLoop { socket in
             guard socket.memberships.leave(room), socket.isConnected else { return }
-            socket.namespace.adapter.leave(socket, room: room)
+            socket.namespace.local.shard(for: socket.eventLoop).leave(socket, room: room)
         }
     }
 
@@ -291,12 +292,12 @@ public final class SocketIOSocket: @unchecked Sendable {
     /// that covers the packets through offset `through`), tell the application.
     func didConnect(missedPackets: [EncodedSocketIOPacket], through: UInt64) {
         eventLoop.assertInEventLoop()
-        if recovered { namespace.adapter.evictStaleSockets(id: id, keeping: self) }
+        if recovered { namespace.local.evictStaleSockets(id: id, keeping: self) }
         memberships.join(id, from: 0)
         recoveredThrough = through
         isConnected = true
         Self.connectedSockets.increment()
-        namespace.adapter.add(self)
+        namespace.local.shard(for: eventLoop).add(self)
         var answer: JSONObject = ["sid": .string(id)]
         if let pid { answer["pid"] = .string(pid) }
         write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(answer))))
@@ -342,7 +343,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         if let pid, !superseded, reason.isRecoverable {
             namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: memberships, data: storedData))
         }
-        namespace.adapter.remove(self)
+        namespace.local.shard(for: eventLoop).remove(self)
         isConnected = false
         Self.connectedSockets.decrement()
         let acks = pendingAcks
@@ -362,7 +363,7 @@ public final class SocketIOSocket: @unchecked Sendable {
     func supersede() {
         eventLoop.assertInEventLoop()
         superseded = true
-        namespace.adapter.remove(self)
+        namespace.local.shard(for: eventLoop).remove(self)
         connection.close()
     }
 

@@ -1,0 +1,102 @@
+import NIOCore
+
+/// Where a namespace's broadcasts go, and where the sessions of sockets that lost their
+/// link are kept: the seam between one process and several.
+///
+/// The adapter works on packets, rooms and socket ids, never on sockets: it decides which
+/// nodes a broadcast reaches and, with connection-state recovery, numbers recoverable
+/// packets and keeps them; each node's namespace delivers to its own sockets
+/// (`SocketIOAdapterHost.deliverLocally`). `InMemoryAdapter` serves one process; an adapter
+/// over a message bus serves several (as socket.io's `ClusterAdapter` and socketioxide's
+/// `CoreAdapter` do).
+///
+/// Choose one per namespace with `SocketIOConfiguration.adapter`.
+public protocol SocketIOAdapter: Sendable {
+    /// Sends `packets`, in order, to the sockets `filter` selects, on every node that shares
+    /// this adapter, each encoded once per node. With `recoverable`, each gets the next
+    /// offset as its last argument (a string) and is kept for recovery, and the adapter
+    /// hands them to the host for local delivery in offset order, never out of it: a
+    /// room's membership takes effect at an offset (`RoomMemberships`), which only holds if
+    /// every event loop sees a namespace's offsets in order. `onlyOn` restricts local
+    /// delivery to the sockets of one event loop (a socket's own emit, which the reference
+    /// sends to the room named by its id).
+    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, recoverable: Bool, onlyOn eventLoop: (any EventLoop)?)
+
+    /// Keeps the session of a socket whose link was lost, for `maxDisconnectionDuration`.
+    func persistSession(_ session: PersistedSessionInfo)
+
+    /// Takes back a session, with the packets it missed after `offset` in order; nil when it
+    /// cannot be recovered (unknown or expired, its offset no longer kept, or restored
+    /// already: a session is restored once at most).
+    func restoreSession(pid: String, offset: String) async -> RestoredSession?
+
+    /// The recoverable packets numbered after `offset` that `memberships` selects, as far
+    /// as this node has delivered or queued them for delivery, and the last offset they
+    /// cover; nil if some were dropped meanwhile. A restored socket's replay ends with
+    /// these, read in the event-loop task that registers the socket, so that nothing
+    /// broadcast while its session was being restored is missed (see
+    /// `SocketIONamespace.connect`).
+    func packets(after offset: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)?
+}
+
+/// What a namespace offers its adapter: delivery to the sockets of this process.
+public protocol SocketIOAdapterHost: Sendable {
+    /// The namespace's name (`/`, `/chat`…).
+    var namespace: String { get }
+
+    /// Writes each packet, as encoded, to every local socket `filter` selects: one hop per
+    /// event loop for all of them, no encoding and no allocation per recipient. May be
+    /// called from any thread; per event loop, packets are delivered in call order.
+    func deliverLocally(_ packets: [EncodedSocketIOPacket], filter: BroadcastFilter, onlyOn eventLoop: (any EventLoop)?)
+}
+
+/// A session to keep for recovery.
+public struct PersistedSessionInfo: Sendable {
+    public var id: String
+    public var pid: String
+    public var rooms: RoomMemberships
+    public var data: JSONValue
+
+    public init(id: String, pid: String, rooms: RoomMemberships, data: JSONValue) {
+        self.id = id
+        self.pid = pid
+        self.rooms = rooms
+        self.data = data
+    }
+}
+
+/// A session taken back for recovery, with the packets its socket missed, in order.
+public struct RestoredSession: Sendable {
+    public var id: String
+    public var pid: String
+    public var rooms: RoomMemberships
+    public var data: JSONValue
+    public var missedPackets: [EncodedSocketIOPacket]
+    /// The offset of the last packet the replay covers: broadcasts up to it that are still
+    /// on their way to the socket's event loop are not delivered to it a second time.
+    public var through: UInt64
+
+    public init(id: String, pid: String, rooms: RoomMemberships, data: JSONValue, missedPackets: [EncodedSocketIOPacket], through: UInt64) {
+        self.id = id
+        self.pid = pid
+        self.rooms = rooms
+        self.data = data
+        self.missedPackets = missedPackets
+        self.through = through
+    }
+}
+
+extension SocketIOPacketEncoder {
+    /// Appends `sequence` as the packet's last argument (a string, as the official client
+    /// expects an offset) and encodes it, remembering the offset.
+    public static func encode(_ packet: SocketIOPacket, offset sequence: UInt64) -> EncodedSocketIOPacket {
+        var packet = packet
+        if case .array(var arguments) = packet.data {
+            arguments.append(.string(String(sequence)))
+            packet.data = .array(arguments)
+        }
+        var encoded = encode(packet)
+        encoded.sequence = sequence
+        return encoded
+    }
+}

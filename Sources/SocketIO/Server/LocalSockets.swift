@@ -1,0 +1,48 @@
+import EngineIO
+import NIOCore
+
+/// The sockets of one namespace in this process, a shard per event loop, and delivery to
+/// them: what the namespace offers its adapter (`SocketIOAdapterHost`).
+final class LocalSockets: SocketIOAdapterHost {
+    let namespace: String
+    private let shards = EventLoopRegistry { SocketShard(eventLoop: $0) }
+
+    init(namespace: String) {
+        self.namespace = namespace
+    }
+
+    func shard(for eventLoop: any EventLoop) -> SocketShard {
+        shards.value(for: eventLoop)
+    }
+
+    func deliverLocally(_ packets: [EncodedSocketIOPacket], filter: BroadcastFilter, onlyOn eventLoop: (any EventLoop)?) {
+        guard !packets.isEmpty else { return }
+        let targets = eventLoop.map { [shard(for: $0)] } ?? shards.values
+        if packets.count == 1 {
+            let packet = packets[0]
+            for shard in targets { shard.eventLoop.execute { shard.deliver(packet, filter: filter) } }
+        } else {
+            for shard in targets { shard.eventLoop.execute { for packet in packets { shard.deliver(packet, filter: filter) } } }
+        }
+    }
+
+    /// How many sockets are connected here, counted on every loop.
+    func socketCount() async -> Int {
+        var total = 0
+        for shard in shards.values {
+            total += (try? await shard.eventLoop.submit { shard.socketCount }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Closes any socket other than `keeping` that holds `id`: a stale duplicate of a
+    /// recovered session on a half-open link.
+    func evictStaleSockets(id: String, keeping: SocketIOSocket) {
+        for shard in shards.values {
+            let evict: @Sendable () -> Void = {
+                if let stale = shard.socket(id: id), stale !== keeping { stale.supersede() }
+            }
+            if shard.eventLoop.inEventLoop { evict() } else { shard.eventLoop.execute(evict) }
+        }
+    }
+}

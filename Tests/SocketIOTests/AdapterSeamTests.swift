@@ -1,0 +1,71 @@
+import NIOCore
+import Testing
+
+@testable import SocketIO
+
+/// The adapter seam: two servers in one process share a `BusAdapter`, as nodes of a cluster
+/// share a message bus. Broadcasts on one reach the sockets of the other, rooms included,
+/// and a session persisted by one is recovered by the other.
+@Suite struct AdapterSeamTests {
+    let bus = MessageBus()
+
+    func node() -> SocketIOServer {
+        var configuration = SocketIOConfiguration()
+        configuration.connectionStateRecovery = ConnectionStateRecovery()
+        let bus = self.bus
+        configuration.adapter = { host, _ in BusAdapter(bus: bus, host: host) }
+        let io = SocketIOServer(configuration: configuration)
+        io.sockets.onConnection { socket in
+            socket.on("join") { event in
+                if case .string(let room)? = event.arguments.first { socket.join(room) }
+                event.ack?()
+            }
+        }
+        return io
+    }
+
+    @Test func aBroadcastOnOneNodeReachesTheSocketsOfTheOther() async throws {
+        let (one, two) = (node(), node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one), try await TestClient.webSocket(to: two))
+        try await ada.connect()
+        try await bob.connect()
+        one.sockets.emit("hello", "from one")
+        two.sockets.emit("hello", "from two")
+        for client in [ada, bob] {
+            let events = try await client.events(2)
+            #expect(events.map { Array($0.prefix(2)) } == [["hello", "from one"], ["hello", "from two"]])
+            #expect(events.map { $0.last } == [.string("1"), .string("2")])  // one offset space
+        }
+    }
+
+    @Test func roomsWorkAcrossNodes() async throws {
+        let (one, two) = (node(), node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one), try await TestClient.webSocket(to: two))
+        try await ada.connect()
+        try await bob.connect()
+        try await bob.send(#"421["join","lobby"]"#)
+        #expect(try await bob.nextText() == "431[]")
+        one.to("lobby").emit("news", "for the lobby")
+        #expect(try await bob.events(1)[0].prefix(2) == ["news", "for the lobby"])
+        #expect(try await ada.isQuiet())
+    }
+
+    @Test func aSessionPersistedByOneNodeIsRecoveredByTheOther() async throws {
+        let (one, two) = (node(), node())
+        let ada = try await TestClient.webSocket(to: one)
+        let answer = try await ada.connect()
+        try await ada.send(#"421["join","lobby"]"#)
+        #expect(try await ada.nextText() == "431[]")
+        one.to("lobby").emit("news", "first")
+        let offset = try await ada.events(1)[0].last!
+        try await ada.cut()  // node one keeps the session on the bus
+        two.to("lobby").emit("news", "missed")
+        let back = try await TestClient.webSocket(to: two)
+        let again = try await back.connect(auth: ["pid": answer["pid"]!, "offset": offset])
+        #expect(again["sid"] == answer["sid"])  // recovered, on the other node
+        #expect(try await back.events(1)[0].prefix(2) == ["news", "missed"])
+        // Its room came with it: live broadcasts from either node reach it.
+        one.to("lobby").emit("news", "live")
+        #expect(try await back.events(1)[0].prefix(2) == ["news", "live"])
+    }
+}
