@@ -6,11 +6,12 @@ import NIOConcurrencyHelpers
 /// The one place messages are committed and broadcast from, so that broadcasts leave in id
 /// order.
 ///
-/// `insert` and `subscribe` queue work synchronously, so a client's messages are stored in
-/// the order the client sent them. One drain task at a time empties the queue: inserts that
-/// arrived while a transaction ran go together in the next one (a group commit), each with
-/// its own outcome. New subscribers are caught up and let into the live broadcast between
-/// two batches, so none of them can see id N+1 before N.
+/// `insert` and `subscribe` queue work synchronously, in call order, so a client's messages
+/// are stored in the order the client sent them. One task owns everything else (`Drainer`,
+/// an actor) and empties the queue: inserts that arrived while a transaction ran go
+/// together in the next one (a group commit), each with its own outcome. New subscribers
+/// are caught up and let into the live broadcast between two batches, so none of them can
+/// see id N+1 before N.
 public final class ChatWriter: Sendable {
     /// Broadcasts newly stored messages, in id order.
     public typealias Broadcast = @Sendable ([StoredMessage]) -> Void
@@ -20,49 +21,47 @@ public final class ChatWriter: Sendable {
     /// waits for it before the next broadcast leaves.
     public typealias Deliver = @Sendable ([StoredMessage]) async -> Void
 
-    private struct PendingInsert {
+    struct PendingInsert {
         let message: NewMessage
         let completion: InsertCompletion
     }
 
-    private struct PendingSubscription {
+    struct PendingSubscription {
         let after: Int64
         let deliver: Deliver
         let completion: SubscribeCompletion
     }
 
-    private struct Queue {
-        var inserts: [PendingInsert] = []
+    /// Work handed over by `insert` and `subscribe`, taken by the drainer.
+    struct Queue {
+        var inserts: Deque<PendingInsert> = []
         var subscriptions: [PendingSubscription] = []
-        var draining = false
+        /// The drainer is at work (between taking a batch and finding the queue empty).
+        var busy = false
+        var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
-    /// What only the drain task touches (one drain task runs at a time, handed over
-    /// through the `queue` lock's `draining` flag).
-    private final class BroadcastState: @unchecked Sendable {
-        var lastBroadcastID: Int64
-        var recent = Deque<StoredMessage>()
-        /// A commit failed: the database may hold rows that were never broadcast (a COMMIT
-        /// can succeed and its answer still be lost). They are found and broadcast before
-        /// anything newer, so no client's serverOffset can pass over them.
-        var needsResync = false
-        init(lastBroadcastID: Int64) { self.lastBroadcastID = lastBroadcastID }
-    }
+    /// Rows per query when the writer reads the store.
+    static let pageSize = 500
 
-    private let store: any MessageStore
-    private let broadcast: Broadcast
-    private let maxBatch: Int
     private let queue = NIOLockedValueBox(Queue())
-    private let state: BroadcastState
-    private let recentCapacity = 1024
+    private let wakeUp: AsyncStream<Void>.Continuation
     private let broadcastHighWater: ManagedAtomic<Int64>
 
     public init(store: any MessageStore, latestID: Int64, maxBatch: Int = 512, broadcast: @escaping Broadcast) {
-        self.store = store
-        self.broadcast = broadcast
-        self.maxBatch = maxBatch
-        self.state = BroadcastState(lastBroadcastID: latestID)
+        // A wake-up sent while the drainer is at work is kept (one is enough): it looks at
+        // the queue again before it waits.
+        let (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wakeUp = wakeUp
         self.broadcastHighWater = ManagedAtomic(latestID)
+        let drainer = Drainer(
+            store: store, queue: queue, latestID: latestID, maxBatch: maxBatch, broadcast: broadcast, highWater: broadcastHighWater
+        )
+        Task { await drainer.run(wakeUps) }
+    }
+
+    deinit {
+        wakeUp.finish()
     }
 
     /// The id of the last message broadcast. Every message broadcast after this is read
@@ -72,7 +71,8 @@ public final class ChatWriter: Sendable {
     /// Queues a message for the next group commit; `completion` gets its outcome after
     /// it was broadcast (if new).
     public func insert(_ message: NewMessage, completion: @escaping InsertCompletion) {
-        enqueue { $0.inserts.append(PendingInsert(message: message, completion: completion)) }
+        queue.withLockedValue { $0.inserts.append(PendingInsert(message: message, completion: completion)) }
+        wakeUp.yield()
     }
 
     /// Between two broadcasts, hands `deliver` every message after `after` that was
@@ -80,7 +80,8 @@ public final class ChatWriter: Sendable {
     /// broadcast; the next broadcast waits until it has. Fails, delivering nothing, while
     /// the database cannot say what it holds (after a failed commit): try again later.
     public func subscribe(after: Int64, deliver: @escaping Deliver, completion: @escaping SubscribeCompletion) {
-        enqueue { $0.subscriptions.append(PendingSubscription(after: after, deliver: deliver, completion: completion)) }
+        queue.withLockedValue { $0.subscriptions.append(PendingSubscription(after: after, deliver: deliver, completion: completion)) }
+        wakeUp.yield()
     }
 
     public func subscribe(after: Int64, deliver: @escaping Deliver) async throws {
@@ -89,41 +90,90 @@ public final class ChatWriter: Sendable {
         }
     }
 
-    /// Waits until everything queued so far is committed, broadcast and acknowledged (or
-    /// `timeout` passes): for a graceful shutdown.
+    /// Returns once everything queued so far is committed, broadcast and acknowledged (and
+    /// nothing newer is being worked on), or `timeout` has passed: for a graceful
+    /// shutdown, after the server has stopped taking messages. It suspends; it does not poll.
     public func waitUntilIdle(timeout: Duration) async {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while queue.withLockedValue({ $0.draining }), clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitUntilIdle() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
         }
     }
 
-    private func enqueue(_ add: (inout Queue) -> Void) {
-        let start = queue.withLockedValue { queue -> Bool in
-            add(&queue)
-            guard !queue.draining else { return false }
-            queue.draining = true
-            return true
+    /// Returns once the writer is idle, or when the calling task is cancelled.
+    public func waitUntilIdle() async {
+        let id = UInt64.random(in: 0...UInt64.max)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let idle = queue.withLockedValue { queue -> Bool in
+                    guard !Task.isCancelled, queue.busy || !queue.inserts.isEmpty || !queue.subscriptions.isEmpty else { return true }
+                    queue.idleWaiters[id] = continuation
+                    return false
+                }
+                if idle { continuation.resume() }
+            }
+        } onCancel: {
+            queue.withLockedValue { $0.idleWaiters.removeValue(forKey: id) }?.resume()
         }
-        if start { Task { await self.drain() } }
+    }
+}
+
+/// The writer's state and its only user: the last broadcast id, the recent messages, and
+/// whether the database must be read again before anything newer leaves.
+private actor Drainer {
+    private let store: any MessageStore
+    private let queue: NIOLockedValueBox<ChatWriter.Queue>
+    private let maxBatch: Int
+    private let broadcast: ChatWriter.Broadcast
+    private let highWater: ManagedAtomic<Int64>
+
+    private var lastBroadcastID: Int64
+    private var recent = Deque<StoredMessage>()
+    private let recentCapacity = 1024
+    /// A commit failed: the database may hold rows that were never broadcast (a COMMIT can
+    /// succeed and its answer still be lost). They are found and broadcast before anything
+    /// newer, so no client's serverOffset can pass over them.
+    private var needsResync = false
+
+    init(
+        store: any MessageStore, queue: NIOLockedValueBox<ChatWriter.Queue>, latestID: Int64, maxBatch: Int,
+        broadcast: @escaping ChatWriter.Broadcast, highWater: ManagedAtomic<Int64>
+    ) {
+        self.store = store
+        self.queue = queue
+        self.lastBroadcastID = latestID
+        self.maxBatch = maxBatch
+        self.broadcast = broadcast
+        self.highWater = highWater
     }
 
+    func run(_ wakeUps: AsyncStream<Void>) async {
+        for await _ in wakeUps { await drain() }
+    }
+
+    /// Takes work until the queue is empty, then lets the idle waiters go.
     private func drain() async {
         while true {
-            let (subscriptions, inserts) = queue.withLockedValue { queue -> ([PendingSubscription], [PendingInsert]) in
+            let (subscriptions, inserts, idleWaiters) = queue.withLockedValue { queue in
                 let subscriptions = queue.subscriptions
                 queue.subscriptions = []
                 let inserts = Array(queue.inserts.prefix(maxBatch))
                 queue.inserts.removeFirst(inserts.count)
-                if subscriptions.isEmpty && inserts.isEmpty { queue.draining = false }
-                return (subscriptions, inserts)
+                queue.busy = !subscriptions.isEmpty || !inserts.isEmpty
+                var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+                if !queue.busy { swap(&waiters, &queue.idleWaiters) }
+                return (subscriptions, inserts, waiters.values)
             }
-            if subscriptions.isEmpty && inserts.isEmpty { return }
-            if state.needsResync { await resync() }
+            guard !subscriptions.isEmpty || !inserts.isEmpty else {
+                for waiter in idleWaiters { waiter.resume() }
+                return
+            }
+            if needsResync { await resync() }
             if !subscriptions.isEmpty { await catchUp(subscriptions) }
             if !inserts.isEmpty {
-                if state.needsResync {
+                if needsResync {
                     // Still unsure what the database holds: no ack, the clients retry.
                     Self.failed.increment(by: inserts.count)
                     for pending in inserts { pending.completion(.failure(ResyncPending())) }
@@ -140,7 +190,7 @@ public final class ChatWriter: Sendable {
     private static let commitLatency = Timer(label: "chat_db_commit_seconds")
     private static let batchSize = Recorder(label: "chat_db_batch_size")
 
-    private func commit(_ batch: [PendingInsert]) async {
+    private func commit(_ batch: [ChatWriter.PendingInsert]) async {
         let started = ContinuousClock.now
         do {
             let outcomes = try await store.insert(batch.map(\.message))
@@ -158,7 +208,7 @@ public final class ChatWriter: Sendable {
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             Self.failed.increment(by: batch.count)
-            state.needsResync = true
+            needsResync = true
             for pending in batch { pending.completion(.failure(error)) }
         }
     }
@@ -166,54 +216,49 @@ public final class ChatWriter: Sendable {
     private func broadcastAndRemember(_ messages: [StoredMessage]) {
         guard let last = messages.last else { return }
         for message in messages {
-            state.recent.append(message)
-            if state.recent.count > recentCapacity { state.recent.removeFirst() }
+            recent.append(message)
+            if recent.count > recentCapacity { recent.removeFirst() }
         }
-        state.lastBroadcastID = max(state.lastBroadcastID, last.id)
+        lastBroadcastID = max(lastBroadcastID, last.id)
         broadcast(messages)
-        broadcastHighWater.store(state.lastBroadcastID, ordering: .releasing)
+        highWater.store(lastBroadcastID, ordering: .releasing)
     }
-
-    struct ResyncPending: Error {}
 
     /// Broadcasts, in id order, the rows stored after the last broadcast one.
     private func resync() async {
         do {
             while true {
-                let page = try await store.messages(after: state.lastBroadcastID, limit: Self.pageSize)
+                let page = try await store.messages(after: lastBroadcastID, limit: ChatWriter.pageSize)
                 broadcastAndRemember(page)
-                if page.count < Self.pageSize { break }
+                if page.count < ChatWriter.pageSize { break }
             }
-            state.needsResync = false
+            needsResync = false
         } catch {
             // The database is still away: try again before the next batch.
         }
     }
 
-    /// Rows per query when the writer reads the store.
-    static let pageSize = 500
-
-    private func catchUp(_ batch: [PendingSubscription]) async {
+    private func catchUp(_ batch: [ChatWriter.PendingSubscription]) async {
         for subscription in batch {
             do {
-                if subscription.after > state.lastBroadcastID && !state.needsResync {
-                    // The subscriber read rows that were never broadcast (a lost COMMIT
-                    // answer, or rows written by another process): they go out first.
-                    state.needsResync = true
+                if subscription.after > lastBroadcastID && !needsResync {
+                    // The subscriber read rows that were never broadcast (rows written by
+                    // another process): they go out first.
+                    needsResync = true
                     await resync()
                 }
                 // Until the writer knows what the database holds, nobody joins: a row it
                 // has not broadcast yet could be neither replayed to them nor sent live.
-                guard !state.needsResync else { throw ResyncPending() }
+                guard !needsResync else { throw ResyncPending() }
                 var missed: [StoredMessage] = []
-                let last = state.lastBroadcastID
+                let last = lastBroadcastID
                 if subscription.after < last {
-                    if let first = state.recent.first, first.id <= subscription.after + 1 {
-                        missed = state.recent.filter { $0.id > subscription.after }
+                    if let first = recent.first, first.id <= subscription.after + 1 {
+                        missed = recent.filter { $0.id > subscription.after }
                     } else {
                         var after = subscription.after
                         while after < last {
-                            let page = try await store.messages(after: after, limit: Self.pageSize).filter { $0.id <= last }
+                            let page = try await store.messages(after: after, limit: ChatWriter.pageSize).filter { $0.id <= last }
                             guard let final = page.last else { break }
                             missed += page
                             after = final.id
@@ -228,3 +273,7 @@ public final class ChatWriter: Sendable {
         }
     }
 }
+
+/// An insert or subscription refused while the writer does not know what the database
+/// holds (after a failed commit); the client retries.
+struct ResyncPending: Error {}

@@ -34,8 +34,7 @@ struct ChatServerService: Service {
         logger.info("draining")
         try? await channel.close()
         await chat.writer.waitUntilIdle(timeout: .seconds(10))
-        io.engine.closeAllSessions()
-        try? await Task.sleep(for: .milliseconds(200))  // let the close frames leave
+        await io.engine.closeAllSessions()  // returns once the close frames are written
         logger.info("stopped serving")
     }
 }

@@ -188,10 +188,12 @@ public final class EngineIOServer: Sendable {
     }
 
     /// Closes every session with "server shutting down" (a reason clients reconnect after),
-    /// without waiting for polling clients to come back for their `1`.
-    public func closeAllSessions() {
+    /// without waiting for polling clients to come back for their `1`, and returns once the
+    /// close frames and answers have been written.
+    public func closeAllSessions() async {
         let all = sessions.withLockedValue { Array($0.values) }
-        for entry in all { entry.session.closeNow(reason: .serverShuttingDown) }
+        let written = all.map { $0.session.closeNow(reason: .serverShuttingDown) }
+        for future in written { try? await future.get() }
     }
 
     func sessionUpgraded(_ id: String) {

@@ -158,13 +158,15 @@ public final class EngineIOSession: @unchecked Sendable {
         }
     }
 
-    /// Ends the session at once with `reason`, without waiting for a polling GET.
-    func closeNow(reason: EngineIOCloseReason) {
+    /// Ends the session at once with `reason`, without waiting for a polling GET. The future
+    /// completes once what the close sends the client is written.
+    @discardableResult
+    func closeNow(reason: EngineIOCloseReason) -> EventLoopFuture<Void> {
         guard eventLoop.inEventLoop else {
-            eventLoop.execute { self.closeNow(reason: reason) }
-            return
+            return eventLoop.flatSubmit { self.closeNow(reason: reason) }
         }
-        if let action = machine.closeNow(reason: reason) { perform(action) }
+        guard let action = machine.closeNow(reason: reason) else { return eventLoop.makeSucceededVoidFuture() }
+        return perform(action)
     }
 
     // MARK: Opening
@@ -190,9 +192,9 @@ public final class EngineIOSession: @unchecked Sendable {
         case .hold:
             pendingPoll = responder
         case .answer(let packets):
-            responder.answer(packets)
+            _ = responder.answer(packets)
         case .answerAndClose(let packets, let action):
-            responder.answer(packets)
+            _ = responder.answer(packets)
             perform(action)
         case .reject:
             if let webSocket {
@@ -269,7 +271,7 @@ public final class EngineIOSession: @unchecked Sendable {
         case .writeWebSocket(let packet):
             webSocket?.write(packet)
         case .answerPoll(let packets):
-            pendingPoll?.answer(packets)
+            _ = pendingPoll?.answer(packets)
             pendingPoll = nil
         case .close(let action):
             perform(action)
@@ -317,12 +319,18 @@ public final class EngineIOSession: @unchecked Sendable {
         }
     }
 
-    private func perform(_ action: SessionStateMachine.CloseAction) {
-        if let packets = action.answerPendingPoll {
-            pendingPoll?.answer(packets)
+    /// The future completes once what the close sends the client (the `1` to a waiting GET,
+    /// the WebSocket's close frame) is written.
+    @discardableResult
+    private func perform(_ action: SessionStateMachine.CloseAction) -> EventLoopFuture<Void> {
+        var written: [EventLoopFuture<Void>] = []
+        if let packets = action.answerPendingPoll, let pendingPoll {
+            written.append(pendingPoll.answer(packets))
         }
         pendingPoll = nil
-        if action.closeWebSocket { webSocket?.close(code: action.reason == .serverShuttingDown ? .goingAway : .normalClosure) }
+        if action.closeWebSocket, let webSocket {
+            written.append(webSocket.close(code: action.reason == .serverShuttingDown ? .goingAway : .normalClosure))
+        }
         webSocket = nil
         if action.closeUpgradeCandidate { upgradeCandidate?.close() }
         upgradeCandidate = nil
@@ -337,10 +345,11 @@ public final class EngineIOSession: @unchecked Sendable {
         let handler = self.handler
         self.handler = nil
         handler?.session(self, didCloseWith: action.reason)
+        return .andAllComplete(written, on: eventLoop)
     }
 
     private func releasePoll() {
-        pendingPoll?.answer([.noop])
+        _ = pendingPoll?.answer([.noop])
         pendingPoll = nil
     }
 

@@ -253,14 +253,17 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .polling(session, token: token)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        let finish: @Sendable (HTTPResponse) -> Void = { response in
+        // Completes once the answer is written (or there was none to write).
+        let finish: @Sendable (HTTPResponse) -> EventLoopFuture<Void> = { response in
+            let written = loop.makePromise(of: Void.self)
             let run: @Sendable () -> Void = {
                 let (handler, context) = bound.value
-                guard case .polling(_, let current) = handler.state, current == token else { return }
+                guard case .polling(_, let current) = handler.state, current == token else { return written.succeed() }
                 handler.state = .idle
-                handler.write(response, context: context)
+                handler.write(response, context: context).cascade(to: written)
             }
             if loop.inEventLoop { run() } else { loop.execute(run) }
+            return written.futureResult
         }
         let responder = PollResponder(
             token: token,
@@ -268,9 +271,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 EngineIOMetrics.packetsOut.increment(by: Int64(packets.count))
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: "text/plain; charset=UTF-8")
-                finish(HTTPResponse(status: .ok, headers: headers, body: EngineIOPayload.encode(packets)))
+                return finish(HTTPResponse(status: .ok, headers: headers, body: EngineIOPayload.encode(packets)))
             },
-            reject: { finish(HTTPResponse(status: .badRequest)) }
+            reject: { _ = finish(HTTPResponse(status: .badRequest)) }
         )
         if session.eventLoop.inEventLoop {
             session.pollReceived(responder)
@@ -281,7 +284,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Responses
 
-    private func write(_ response: HTTPResponse, context: ChannelHandlerContext) {
+    @discardableResult
+    private func write(_ response: HTTPResponse, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         var headers = response.headers
         for (name, value) in corsHeaders where !headers.contains(name: name) {
             headers.add(name: name, value: value)
@@ -295,12 +299,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             EngineIOMetrics.bytesOut.increment(by: Int64(response.body.readableBytes))
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             awaitNextHead(context: context)
         } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+        return written
     }
 
     static func errorResponse(_ error: EngineIORequestError) -> HTTPResponse {

@@ -6,6 +6,7 @@ struct PollResponder: Sendable {
     /// Identifies the request, so that a late "connection closed" for an answered GET
     /// cannot close the session.
     let token: UInt64
-    let answer: @Sendable ([EngineIOOutboundPacket]) -> Void
+    /// Answers with these packets; the future completes once the answer is written.
+    let answer: @Sendable ([EngineIOOutboundPacket]) -> EventLoopFuture<Void>
     let reject: @Sendable () -> Void
 }

@@ -73,17 +73,23 @@ final class WebSocketConnection: @unchecked Sendable {
     /// data is queued makes the kernel send a reset, and the client would never read the
     /// close frame (a 1009 for an oversized message, say). The client closes its side on
     /// reading the frame; a client that does not is cut off after `closeLinger`.
-    func close(code: WebSocketErrorCode = .normalClosure) {
-        guard closing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+    /// The future completes once the close frame is written (at once if it was sent before).
+    @discardableResult
+    func close(code: WebSocketErrorCode = .normalClosure) -> EventLoopFuture<Void> {
         let channel = self.channel
-        channel.eventLoop.execute {
+        guard closing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+        return channel.eventLoop.flatSubmit {
             var data = channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: code)
             let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
-            channel.writeAndFlush(frame).whenComplete { _ in
+            let written = channel.writeAndFlush(frame)
+            written.whenComplete { _ in
                 channel.close(mode: .output, promise: nil)
                 channel.eventLoop.scheduleTask(in: Self.closeLinger) { channel.close(promise: nil) }
             }
+            return written
         }
     }
 
