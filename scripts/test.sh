@@ -1,39 +1,68 @@
 #!/usr/bin/env bash
-# The test command: unit, store and EmbeddedChannel tests (swift test), the fuzz targets
-# for 60 s each (scripts/fuzz.sh; FUZZ_SECONDS to change), then interop tests of the running
-# servers with the real clients (pytest). Installs what it needs on the way.
+# The test command. Without a stage, every stage in order: the Swift tests (unit, model,
+# store and in-process harness tests, on SQLite and a throwaway MariaDB), the fuzz targets
+# (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
+# real clients. One stage on its own:
+#   scripts/test.sh unit       swift test
+#   scripts/test.sh fuzz       scripts/fuzz.sh
+#   scripts/test.sh interop    pytest (extra arguments go to pytest: -k upgrade)
+# Installs what it needs on the way; stops what it starts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt python3-venv chromium chromium-driver mariadb-server mariadb-client libmariadb-dev libsqlite3-dev pkg-config docker-compose
-ensure_client_bundle
-ensure_test_venv
+STAGES=(unit fuzz interop)
+case "${1:-}" in
+    unit | fuzz | interop)
+        STAGES=("$1")
+        shift
+        ;;
+esac
+wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 
-# A throwaway MariaDB for the store and end-to-end tests, stopped and removed on exit.
-MARIADB_DIR="$(mktemp -d /tmp/chat-test-mariadb.XXXXXX)"
-MARIADB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-cleanup() {
-    "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true
-    rm -rf "$MARIADB_DIR"
-}
-trap cleanup EXIT
-echo "==> starting a throwaway MariaDB on port $MARIADB_PORT"
-"$ROOT/scripts/throwaway-mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
-"$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" \
-    "CREATE USER 'chat'@'127.0.0.1' IDENTIFIED BY 'chatpw'; GRANT ALL ON \`chat\\_%\`.* TO 'chat'@'127.0.0.1';"
-export MARIADB_DIR MARIADB_PORT
-export TEST_DATABASE_URL_BASE="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT"
+ensure_apt libmariadb-dev libsqlite3-dev pkg-config
+if wants unit || wants interop; then
+    ensure_apt mariadb-server mariadb-client
+fi
+if wants interop; then
+    ensure_apt python3-venv chromium chromium-driver docker-compose
+    ensure_client_bundle
+    ensure_test_venv
+fi
 
-echo "==> swift build (debug)"
-swift build --build-tests
+if wants unit || wants interop; then
+    # A throwaway MariaDB for the store and end-to-end tests, stopped and removed on exit.
+    MARIADB_DIR="$(mktemp -d /tmp/chat-test-mariadb.XXXXXX)"
+    MARIADB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    cleanup() {
+        "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true
+        rm -rf "$MARIADB_DIR"
+    }
+    trap cleanup EXIT
+    echo "==> starting a throwaway MariaDB on port $MARIADB_PORT"
+    "$ROOT/scripts/throwaway-mariadb.sh" start "$MARIADB_DIR" "$MARIADB_PORT"
+    "$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" \
+        "CREATE USER 'chat'@'127.0.0.1' IDENTIFIED BY 'chatpw'; GRANT ALL ON \`chat\\_%\`.* TO 'chat'@'127.0.0.1';"
+    export MARIADB_DIR MARIADB_PORT
+    export TEST_DATABASE_URL_BASE="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT"
 
-echo "==> swift test"
-"$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" "CREATE DATABASE chat_swift_tests"
-TEST_DATABASE_URL="$TEST_DATABASE_URL_BASE/chat_swift_tests" swift test --skip-build
+    echo "==> swift build (debug)"
+    swift build --build-tests
+fi
 
-echo "==> fuzzing"
-"$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
+if wants unit; then
+    echo "==> swift test"
+    "$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" "CREATE DATABASE chat_swift_tests"
+    TEST_DATABASE_URL="$TEST_DATABASE_URL_BASE/chat_swift_tests" swift test --skip-build
+fi
 
-echo "==> interop tests"
-CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"
+if wants fuzz; then
+    echo "==> fuzzing"
+    "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
+fi
+
+if wants interop; then
+    echo "==> interop tests"
+    CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" \
+        "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"
+fi
