@@ -71,6 +71,7 @@ public final class EngineIOServer: Sendable {
     /// Installs the HTTP server pipeline, the WebSocket upgrader and the request router on
     /// a new connection. Call it on the channel's event loop.
     public func configureChannel(_ channel: any Channel) throws {
+        _ = Self.genericHandlersInstantiated
         if configuration.maxOutboundBytes > 0 {
             let high = configuration.maxOutboundBytes
             _ = channel.setOption(.writeBufferWaterMark, value: .init(low: high / 2, high: high))
@@ -106,6 +107,21 @@ public final class EngineIOServer: Sendable {
         try pipeline.addHandlers([encoder, decoder, pipelining, validator, errors, upgrade])
         try pipeline.addHandler(router, name: HTTPRequestHandler.name)
     }
+
+    /// The generic handlers of a connection's pipeline, made once before any is used.
+    ///
+    /// The first use of a generic type from two threads at once can crash the Swift runtime
+    /// (a conformance check on metadata still being built: swiftlang/swift#37656, #61276;
+    /// seen here as a crash in `swift_checkMetadataState` when the first two connections
+    /// reached two event loops together). A `static let` is initialised once, the other
+    /// threads waiting for it, so the first `configureChannel` builds these alone.
+    private static let genericHandlersInstantiated: Void = {
+        _ = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        _ = ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 14))
+        _ = WebSocketFrameEncoder()
+        _ = HTTPServerRequestPart.end(nil)
+        _ = HTTPServerResponsePart.end(nil)
+    }()
 
     // MARK: Routing
 
