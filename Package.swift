@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "EngineIO", targets: ["EngineIO"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
+        .library(name: "Redis", targets: ["Redis"]),
+        .library(name: "SocketIORedis", targets: ["SocketIORedis"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "eio-conformance", targets: ["EIOConformance"]),
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
@@ -64,6 +66,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        // A Redis client on SwiftNIO: a RESP2 codec, pipelined connections that come back.
+        .target(
+            name: "Redis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        // The Socket.IO cluster adapter over Redis: broadcasts and recovery across nodes.
+        .target(
+            name: "SocketIORedis",
+            dependencies: [
+                "SocketIO", "Redis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // Layer 3: the chat domain: handlers, ordering, group commit, the MessageStore protocol.
@@ -166,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "SocketIOFuzz",
             dependencies: [
-                "EngineIO", "SocketIO", "CFuzzerDriver",
+                "EngineIO", "SocketIO", "Redis", "CFuzzerDriver",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
@@ -182,6 +202,23 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
+        // A throwaway redis-server for tests.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: [
+                "Redis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "RedisTests",
+            dependencies: [
+                "Redis", "RedisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ChatTests",
             dependencies: [
@@ -193,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "SocketIOTests",
             dependencies: [
-                "SocketIO",
+                "SocketIO", "SocketIORedis", "Redis", "RedisTestSupport",
                 "EngineIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -81,4 +81,5 @@ for target in eio-payload sio-packet; do
     run "$target" "$LARGE" 1000000 "$SEEDS/$target"
 done
 run http-routing "$SECONDS_EACH" 65536 "Tests/fuzz/corpus/http-routing" "$SEEDS/http-routing"
-echo "fuzz: 3 targets, ${SECONDS_EACH}s each, no crash, no input slower than ${TIMEOUT}s"
+run resp "$((SECONDS_EACH / 2))" 65536 "Tests/fuzz/corpus/resp"
+echo "fuzz: 4 targets, ${SECONDS_EACH}s each, no crash, no input slower than ${TIMEOUT}s"

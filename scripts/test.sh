@@ -22,7 +22,7 @@ wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 
 ensure_apt libmariadb-dev libsqlite3-dev pkg-config
 if wants unit || wants interop; then
-    ensure_apt mariadb-server mariadb-client
+    ensure_apt mariadb-server mariadb-client redis-server
 fi
 if wants interop; then
     ensure_apt python3-venv chromium chromium-driver docker-compose

@@ -1,6 +1,7 @@
 import EngineIO
 import NIOCore
 import NIOEmbedded
+import Redis
 import SocketIO
 
 #if canImport(Glibc)
@@ -11,6 +12,7 @@ import Glibc
 ///   eio-payload   the Engine.IO polling payload decoder and the packet parser
 ///   sio-packet    the Socket.IO packet decoder (text, then binary attachments)
 ///   http-routing  raw bytes into the HTTP/WebSocket pipeline of an EngineIOServer
+///   resp          the RESP decoder of the Redis client, fed in random-sized reads
 /// Built with `-sanitize=fuzzer -DFUZZING` (scripts/fuzz.sh) it is a libFuzzer binary whose
 /// target is chosen by FUZZ_TARGET; built normally it replays corpus files given as
 /// arguments (`socketio-fuzz TARGET FILE…`), so crashes found once stay reproducible.
@@ -18,6 +20,7 @@ enum FuzzTarget: String, CaseIterable {
     case eioPayload = "eio-payload"
     case sioPacket = "sio-packet"
     case httpRouting = "http-routing"
+    case resp = "resp"
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -34,6 +37,23 @@ enum FuzzTarget: String, CaseIterable {
             guard (try? decoder.decode(.text(String(decoding: first, as: UTF8.self)))) != nil else { return }
             for part in parts.dropFirst() {
                 guard (try? decoder.decode(.binary(ByteBuffer(bytes: part)))) != nil else { return }
+            }
+        case .resp:
+            // The first byte sets the read size, as a reply can arrive cut anywhere.
+            guard let first = bytes.first else { return }
+            let chunk = Int(first) + 1
+            var decoder = RESPDecoder()
+            var buffer = ByteBuffer()
+            var offset = 1
+            while offset < bytes.count {
+                let end = min(offset + chunk, bytes.count)
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+                offset = end
+                do {
+                    while try decoder.decode(buffer: &buffer) != nil {}
+                } catch {
+                    return
+                }
             }
         case .httpRouting:
             let channel = EmbeddedChannel()

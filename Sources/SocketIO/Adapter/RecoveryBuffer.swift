@@ -7,7 +7,7 @@ import NIOCore
 /// Offsets are consecutive integers, so finding a client's offset is an index computation,
 /// not a scan. The buffer is bounded in count, in bytes and in age; a client whose offset
 /// has been dropped cannot be recovered and connects afresh.
-struct RecoveryBuffer {
+public struct RecoveryBuffer: Sendable {
     struct Entry {
         let sequence: UInt64
         let time: NIODeadline
@@ -23,21 +23,33 @@ struct RecoveryBuffer {
     private var entries = Deque<Entry>()
     private var bytes = 0
     /// The sequence number the next packet gets.
-    private(set) var nextSequence: UInt64 = 1
+    public private(set) var nextSequence: UInt64 = 1
 
-    init(maxAge: TimeAmount, maxCount: Int, maxBytes: Int) {
+    public init(maxAge: TimeAmount, maxCount: Int, maxBytes: Int) {
         self.maxAge = maxAge
         self.maxCount = max(maxCount, 1)
         self.maxBytes = maxBytes
     }
 
-    var count: Int { entries.count }
+    public var count: Int { entries.count }
     var byteCount: Int { bytes }
 
     /// Takes the next offset. The caller appends it to the packet, encodes, then `append`s.
     mutating func takeSequence() -> UInt64 {
         defer { nextSequence += 1 }
         return nextSequence
+    }
+
+    /// Appends a packet numbered elsewhere (by a cluster's shared sequence), which must be
+    /// the next one. After a jump (packets lost for good, as when Redis restarted empty)
+    /// everything before is dropped: no offset before it can be proven whole any more.
+    public mutating func appendNumbered(sequence: UInt64, packet: EncodedSocketIOPacket, filter: BroadcastFilter, now: NIODeadline) {
+        if sequence != nextSequence {
+            entries.removeAll()
+            bytes = 0
+        }
+        nextSequence = sequence + 1
+        append(sequence: sequence, packet: packet, filter: filter, now: now)
     }
 
     mutating func append(sequence: UInt64, packet: EncodedSocketIOPacket, filter: BroadcastFilter, now: NIODeadline) {
@@ -60,7 +72,7 @@ struct RecoveryBuffer {
     /// The packets after `offset` that a socket with `memberships` was sent, in order, and
     /// the offset of the last packet buffered (the replay covers everything up to it); nil
     /// when `offset` is not in the buffer (never issued, or already dropped).
-    func packets(after offset: String, for memberships: RoomMemberships, now: NIODeadline) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
+    public func packets(after offset: String, for memberships: RoomMemberships, now: NIODeadline) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
         guard let sequence = UInt64(offset), let first = entries.first else { return nil }
         // The offset itself must still be buffered: it proves nothing after it was dropped.
         guard sequence >= first.sequence, sequence < nextSequence else { return nil }
@@ -70,7 +82,7 @@ struct RecoveryBuffer {
 
     /// The packets after `sequence`, an offset the caller has already replayed through;
     /// nil when some of them were dropped since.
-    func packets(following sequence: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
+    public func packets(following sequence: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
         let last = nextSequence - 1
         guard sequence < last else { return ([], last) }
         guard let first = entries.first, first.sequence <= sequence + 1 else { return nil }

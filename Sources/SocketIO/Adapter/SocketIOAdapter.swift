@@ -25,6 +25,16 @@ public protocol SocketIOAdapter: Sendable {
     /// Keeps the session of a socket whose link was lost, for `maxDisconnectionDuration`.
     func persistSession(_ session: PersistedSessionInfo)
 
+    /// The session of a connected socket changed: it connected, joined or left a room, or
+    /// its data was set. An adapter that keeps sessions outside the process writes it now,
+    /// so that the socket can be recovered even if this process dies without a word
+    /// (`persistSession` is never called then). Called on the socket's event loop.
+    func sessionUpdated(_ session: PersistedSessionInfo)
+
+    /// The socket left for good (a disconnect that is not recoverable): its session need
+    /// not be kept.
+    func sessionEnded(pid: String)
+
     /// Takes back a session, with the packets it missed after `offset` in order; nil when it
     /// cannot be recovered (unknown or expired, its offset no longer kept, or restored
     /// already: a session is restored once at most).
@@ -39,6 +49,12 @@ public protocol SocketIOAdapter: Sendable {
     func packets(after offset: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)?
 }
 
+extension SocketIOAdapter {
+    /// A process-local adapter keeps sessions only when links are lost.
+    public func sessionUpdated(_ session: PersistedSessionInfo) {}
+    public func sessionEnded(pid: String) {}
+}
+
 /// What a namespace offers its adapter: delivery to the sockets of this process.
 public protocol SocketIOAdapterHost: Sendable {
     /// The namespace's name (`/`, `/chat`…).
@@ -48,6 +64,10 @@ public protocol SocketIOAdapterHost: Sendable {
     /// event loop for all of them, no encoding and no allocation per recipient. May be
     /// called from any thread; per event loop, packets are delivered in call order.
     func deliverLocally(_ packets: [EncodedSocketIOPacket], filter: BroadcastFilter, onlyOn eventLoop: (any EventLoop)?)
+
+    /// Another node recovered the session of socket `id`: any socket of this process that
+    /// still holds it (its link half-open) is closed, without keeping its session.
+    func supersedeLocalSockets(id: String)
 }
 
 /// A session to keep for recovery.

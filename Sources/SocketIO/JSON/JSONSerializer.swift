@@ -106,3 +106,9 @@ extension JSONValue: CustomStringConvertible {
     /// The value as JSON text (binary shown as `null`).
     public var description: String { JSONSerializer.string(self) }
 }
+
+extension JSONValue {
+    /// The value as JSON text, as `JSON.stringify` writes it; binary values become `null`
+    /// (they travel as attachments of a packet, never inside JSON text).
+    public var jsonText: String { JSONSerializer.string(self) }
+}

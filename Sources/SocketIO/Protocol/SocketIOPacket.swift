@@ -45,6 +45,33 @@ public struct EncodedSocketIOPacket: Sendable, Equatable {
     }
 }
 
+extension EncodedSocketIOPacket {
+    /// The Socket.IO text of the packet, as written to the wire (after Engine.IO's type).
+    public var encodedText: ByteBuffer {
+        var bytes = text.bytes
+        bytes.moveReaderIndex(forwardBy: 1)  // Engine.IO's `4`
+        return bytes
+    }
+
+    /// The binary attachments, in order.
+    public var encodedAttachments: [ByteBuffer] { attachments.map(\.bytes) }
+
+    /// A packet from its encoded parts, as another node of a cluster sent them. With
+    /// `offset`, `encodedText` is an event's text without its closing `]`, and the offset
+    /// is appended as the last argument (a string), as `SocketIOPacketEncoder` would.
+    public init(encodedText: ByteBuffer, attachments: [ByteBuffer], offset: UInt64? = nil) {
+        let text = EngineIOOutboundPacket.textMessage { buffer in
+            buffer.writeImmutableBuffer(encodedText)
+            if let offset {
+                buffer.writeStaticString(#",""#)
+                buffer.writeString(String(offset))
+                buffer.writeStaticString(#""]"#)
+            }
+        }
+        self.init(text: text, attachments: attachments.map { .message(.binary($0)) }, sequence: offset)
+    }
+}
+
 public enum SocketIOPacketEncoder {
     /// Encodes `packet`: `<type>[<attachments>-][<namespace>,][<id>][<json>]`, with
     /// EVENT/ACK turned into BINARY_EVENT/BINARY_ACK when the data holds binary values.

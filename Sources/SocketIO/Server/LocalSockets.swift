@@ -37,7 +37,11 @@ final class LocalSockets: SocketIOAdapterHost {
 
     /// Closes any socket other than `keeping` that holds `id`: a stale duplicate of a
     /// recovered session on a half-open link.
-    func evictStaleSockets(id: String, keeping: SocketIOSocket) {
+    func supersedeLocalSockets(id: String) {
+        evictStaleSockets(id: id, keeping: nil)
+    }
+
+    func evictStaleSockets(id: String, keeping: SocketIOSocket?) {
         for shard in shards.values {
             let evict: @Sendable () -> Void = {
                 if let stale = shard.socket(id: id), stale !== keeping { stale.supersede() }

@@ -124,7 +124,9 @@ public final class SocketIONamespace: Sendable {
             connection.close()
             return
         }
-        connection.accept(socket, missedPackets: restored.missedPackets + tail.packets, through: tail.through)
+        // The replay covers what the adapter read and what this node delivered since,
+        // whichever reaches further (a cluster's log may be ahead of this node's buffer).
+        connection.accept(socket, missedPackets: restored.missedPackets + tail.packets, through: max(restored.through, tail.through))
     }
 
     func fireConnection(_ socket: SocketIOSocket) {

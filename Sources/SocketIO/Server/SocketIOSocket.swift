@@ -128,6 +128,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         set {
             eventLoop.assertInEventLoop()
             storedData = newValue
+            if isConnected { sessionChanged() }
         }
     }
 
@@ -228,6 +229,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             socket.memberships.join(room, from: since)
             guard socket.isConnected else { return }
             shard.join(socket, room: room, since: since)
+            socket.sessionChanged()
         }
     }
 
@@ -236,6 +238,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         onLoop { socket in
             guard socket.memberships.leave(room), socket.isConnected else { return }
             socket.namespace.local.shard(for: socket.eventLoop).leave(socket, room: room)
+            socket.sessionChanged()
         }
     }
 
@@ -302,7 +305,14 @@ public final class SocketIOSocket: @unchecked Sendable {
         if let pid { answer["pid"] = .string(pid) }
         write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(answer))))
         for packet in missedPackets { write(packet) }
+        sessionChanged()
         namespace.fireConnection(self)
+    }
+
+    /// Tells the adapter of the session as it is now (see `SocketIOAdapter.sessionUpdated`).
+    private func sessionChanged() {
+        guard let pid, !superseded else { return }
+        namespace.adapter.sessionUpdated(PersistedSessionInfo(id: id, pid: pid, rooms: memberships, data: storedData))
     }
 
     func handle(_ packet: SocketIOPacket) {
@@ -340,8 +350,12 @@ public final class SocketIOSocket: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard isConnected else { return }
         for handler in disconnectingHandlers { handler(self, reason) }
-        if let pid, !superseded, reason.isRecoverable {
-            namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: memberships, data: storedData))
+        if let pid, !superseded {
+            if reason.isRecoverable {
+                namespace.adapter.persistSession(PersistedSessionInfo(id: id, pid: pid, rooms: memberships, data: storedData))
+            } else {
+                namespace.adapter.sessionEnded(pid: pid)
+            }
         }
         namespace.local.shard(for: eventLoop).remove(self)
         isConnected = false

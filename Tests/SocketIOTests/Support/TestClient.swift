@@ -30,6 +30,8 @@ final class TestClient: @unchecked Sendable {
     let channel: NIOAsyncTestingChannel
     private var inbox = ByteBuffer()
     private var upgraded = false
+    /// A wait for the server's next write that outlived its call (see `waitForWrite`).
+    private var pendingWrite: Task<IOData, any Error>?
 
     private init(loop: NIOAsyncTestingEventLoop, channel: NIOAsyncTestingChannel) {
         self.loop = loop
@@ -148,21 +150,25 @@ final class TestClient: @unchecked Sendable {
 
     private func waitForWrite(within timeout: Duration) async throws -> IOData {
         // The channel's own wait cannot be cancelled: race it with a timer, first one wins.
+        // A wait that lost to its timer is kept for the next call, or the write it takes
+        // would be lost.
         let channel = self.channel
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<IOData, any Error>) in
+        let wait = pendingWrite ?? Task { try await channel.waitForOutboundWrite(as: IOData.self) }
+        pendingWrite = wait
+        let data = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<IOData, any Error>) in
             let resumed = NIOLockedValueBox(false)
             let resume: @Sendable (Result<IOData, any Error>) -> Void = { result in
                 guard resumed.withLockedValue({ done in defer { done = true }; return !done }) else { return }
                 continuation.resume(with: result)
             }
-            Task {
-                do { resume(.success(try await channel.waitForOutboundWrite(as: IOData.self))) } catch { resume(.failure(error)) }
-            }
+            Task { resume(await wait.result) }
             Task {
                 try? await Task.sleep(for: timeout)
                 resume(.failure(Timeout(waitingFor: "write")))
             }
         }
+        pendingWrite = nil
+        return data
     }
 
     /// Takes one complete server frame (unmasked) from the inbox.

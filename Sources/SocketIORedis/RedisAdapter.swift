@@ -1,0 +1,324 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Redis
+import SocketIO
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One namespace's adapter on a Redis cluster (see `RedisCluster`).
+///
+/// **Order.** A recoverable broadcast is numbered, logged and published by one Lua script:
+/// Redis runs scripts one at a time, so the numbers are consecutive and every subscriber
+/// receives the messages in number order. Every node, the sender included, delivers to its
+/// sockets from the subscription, through a `SequenceGate` that fills any hole from the
+/// log; so all nodes deliver one sequence, and a room joined at an offset means the same
+/// on every node. Offsets are those numbers: a client's offset names the same point on
+/// any node.
+///
+/// **Recovery.** A connected socket's session is written to Redis when it connects and
+/// whenever its rooms or data change, with an expiry refreshed while it stays connected;
+/// so a node that dies without a word leaves its sockets' sessions behind (the hole in the
+/// Redis Streams adapter, which writes them only at disconnect). Missed packets come from
+/// this node's recovery buffer when it reaches back far enough, else from the log, read in
+/// pages. The log is bounded in length (`maxBufferedPackets`, trimmed approximately) and
+/// entries older than `maxDisconnectionDuration` are not replayed.
+///
+/// **Redis away.** A broadcast that cannot be published is still delivered to this node's
+/// sockets, without an offset (it cannot be recovered); nodes keep serving their sockets
+/// and catch up on the log when Redis is back. Sessions are written again on reconnect.
+final class RedisAdapter: SocketIOAdapter {
+    let keys: ClusterKeys
+    private let cluster: RedisCluster
+    private let host: any SocketIOAdapterHost
+    private let recovery: ConnectionStateRecovery?
+    private let group: any EventLoopGroup
+
+    private struct State {
+        var gate = SequenceGate<ClusterMessage>()
+        var buffer: RecoveryBuffer?
+        /// The sessions of this node's connected sockets, by pid, as last written.
+        var connected: [String: String] = [:]
+        var refresh: RepeatedTask?
+    }
+
+    /// Gate, buffer and local delivery change together under this lock, so that every
+    /// event loop is handed the namespace's packets in number order.
+    private let state: NIOLockedValueBox<State>
+
+    /// How often connected sessions are written again, and how long each write lasts.
+    private var refreshInterval: TimeAmount {
+        min(.seconds(30), .nanoseconds((recovery?.maxDisconnectionDuration.nanoseconds ?? 0) / 2))
+    }
+
+    /// Number, log and publish: see the type's comment. KEYS: sequence, log. ARGV: the
+    /// channel, the log's length bound, then the messages.
+    static let publishScript = """
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          -- A Redis that lost its data goes on above any number issued before, from the
+          -- clock at a thousand per millisecond: an old offset never names a new packet.
+          local t = redis.call('TIME')
+          redis.call('SET', KEYS[1], string.format('%d', tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000))
+        end
+        local t = redis.call('TIME')
+        local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+        local last = 0
+        for i = 3, #ARGV do
+          last = redis.call('INCR', KEYS[1])
+          local n = string.format('%d', last)
+          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. n, 't', ms, 'm', ARGV[i])
+          redis.call('PUBLISH', ARGV[1], n .. ':' .. ARGV[i])
+        end
+        return last
+        """
+
+    init(cluster: RedisCluster, host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?, group: any EventLoopGroup) {
+        self.cluster = cluster
+        self.host = host
+        self.recovery = recovery
+        self.group = group
+        self.keys = ClusterKeys(prefix: cluster.configuration.keyPrefix, namespace: host.namespace)
+        var state = State()
+        state.buffer = recovery.map { RecoveryBuffer(maxAge: $0.maxDisconnectionDuration, maxCount: $0.maxBufferedPackets, maxBytes: $0.maxBufferedBytes) }
+        self.state = NIOLockedValueBox(state)
+    }
+
+    // MARK: Broadcasting
+
+    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, recoverable: Bool, onlyOn eventLoop: (any EventLoop)?) {
+        guard !packets.isEmpty else { return }
+        let numbered = recoverable && recovery != nil
+        let messages = packets.map { ClusterMessage(packet: $0, filter: filter, numbered: numbered) }
+        let sent: EventLoopFuture<RESPValue>
+        if numbered {
+            var arguments = ["EVAL", Self.publishScript, "2", keys.sequence, keys.log, keys.channel, String(recovery!.maxBufferedPackets)]
+                .map { ByteBuffer(string: $0) }
+            arguments += messages.map(\.bytes)
+            sent = cluster.send(arguments)
+        } else {
+            // Unnumbered messages go over the same connection, so they keep their place
+            // among numbered ones.
+            var last = group.any().makeSucceededFuture(RESPValue.integer(0))
+            for message in messages {
+                var payload = ByteBuffer(string: "0:")
+                message.write(to: &payload)
+                last = cluster.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: keys.channel), payload])
+            }
+            sent = last
+        }
+        let host = self.host
+        sent.whenFailure { [state] _ in
+            // Redis is away: this node's sockets still get the packets, unnumbered.
+            state.withLockedValue { _ in
+                host.deliverLocally(messages.map { $0.packet(offset: nil) }, filter: filter, onlyOn: eventLoop)
+            }
+        }
+    }
+
+    /// A message from the subscription: `<number>:<message>`, number 0 for none; or a
+    /// takeover, `takeover:<node>:<pid>:<socket id>`.
+    func received(_ payload: ByteBuffer) {
+        var payload = payload
+        if payload.readableBytesView.starts(with: "takeover:".utf8) {
+            let parts = String(buffer: payload).split(separator: ":").map(String.init)
+            guard parts.count == 4, parts[1] != cluster.nodeID else { return }
+            // Written no more from here: the session is the recovering node's now.
+            state.withLockedValue { _ = $0.connected.removeValue(forKey: parts[2]) }
+            host.supersedeLocalSockets(id: parts[3])
+            return
+        }
+        guard let colon = payload.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
+            let number = payload.readString(length: colon - payload.readerIndex).flatMap(UInt64.init)
+        else { return }
+        payload.moveReaderIndex(forwardBy: 1)
+        guard let message = ClusterMessage(reading: &payload) else { return }
+        let actions = state.withLockedValue { state in
+            let actions = state.gate.received(message, sequence: number == 0 ? nil : number)
+            return perform(actions, in: &state)
+        }
+        fetch(actions)
+    }
+
+    /// Delivers what the gate let through; returns the fetches it asked for.
+    private func perform(_ actions: [SequenceGate<ClusterMessage>.Action], in state: inout State) -> [ClosedRange<UInt64>] {
+        var fetches: [ClosedRange<UInt64>] = []
+        let now = NIODeadline.now()
+        for action in actions {
+            switch action {
+            case .deliver(let messages):
+                var packets: [EncodedSocketIOPacket] = []
+                var filter: BroadcastFilter?
+                // Consecutive packets for the same sockets go out in one hop per loop.
+                func flush() {
+                    if let filter, !packets.isEmpty { host.deliverLocally(packets, filter: filter, onlyOn: nil) }
+                    packets = []
+                }
+                for (sequence, message) in messages {
+                    let packet = message.packet(offset: sequence)
+                    if let sequence {
+                        state.buffer?.appendNumbered(sequence: sequence, packet: packet, filter: message.filter, now: now)
+                    }
+                    if filter != message.filter { flush() }
+                    filter = message.filter
+                    packets.append(packet)
+                }
+                flush()
+            case .fetch(let range):
+                fetches.append(range)
+            }
+        }
+        return fetches
+    }
+
+    /// Reads the missing numbers from the log and hands them to the gate.
+    private func fetch(_ ranges: [ClosedRange<UInt64>]) {
+        for range in ranges {
+            readLog(from: "0-\(range.lowerBound)", through: range.upperBound, into: []).whenComplete { result in
+                let actions = self.state.withLockedValue { state in
+                    switch result {
+                    case .success(let entries):
+                        return self.perform(state.gate.fetched(entries.map { ($0.sequence, $0.message) }), in: &state)
+                    case .failure:
+                        return self.perform(state.gate.fetchFailed(), in: &state)
+                    }
+                }
+                self.fetch(actions)
+            }
+        }
+    }
+
+    /// After (re)subscribing: anything published while this node was not listening is read
+    /// from the log.
+    func resynchronize() {
+        cluster.send("GET", keys.sequence).whenSuccess { value in
+            guard let latest = value.string.flatMap(UInt64.init) else { return }
+            let fetches = self.state.withLockedValue { state in self.perform(state.gate.latest(latest), in: &state) }
+            self.fetch(fetches)
+        }
+        writeConnectedSessions()
+    }
+
+    struct LogEntry {
+        let sequence: UInt64
+        let time: Int64
+        let message: ClusterMessage
+    }
+
+    /// Log entries from `start` (an id, `(` for exclusive) through number `last`, in pages.
+    private func readLog(from start: String, through last: UInt64, into entries: [LogEntry]) -> EventLoopFuture<[LogEntry]> {
+        let page = 1000
+        return cluster.send("XRANGE", keys.log, start, "0-\(last)", "COUNT", String(page)).flatMap { reply in
+            let read = Self.entries(reply)
+            let all = entries + read
+            guard read.count == page, let end = read.last?.sequence, end < last else {
+                return self.group.any().makeSucceededFuture(all)
+            }
+            return self.readLog(from: "(0-\(end)", through: last, into: all)
+        }
+    }
+
+    /// Parses an XRANGE reply: `[[id, [field, value, …]], …]`.
+    static func entries(_ reply: RESPValue) -> [LogEntry] {
+        (reply.array ?? []).compactMap { entry in
+            guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array,
+                let sequence = id.split(separator: "-").last.flatMap({ UInt64($0) })
+            else { return nil }
+            var time: Int64 = 0
+            var message: ClusterMessage?
+            var index = 0
+            while index + 1 < fields.count {
+                switch fields[index].string {
+                case "t": time = fields[index + 1].string.flatMap { Int64($0) } ?? 0
+                case "m":
+                    if case .bulkString(var bytes?) = fields[index + 1] { message = ClusterMessage(reading: &bytes) }
+                default: break
+                }
+                index += 2
+            }
+            return message.map { LogEntry(sequence: sequence, time: time, message: $0) }
+        }
+    }
+
+    // MARK: Sessions
+
+    func sessionUpdated(_ session: PersistedSessionInfo) {
+        guard recovery != nil else { return }
+        let text = SessionRecord.text(session)
+        state.withLockedValue { $0.connected[session.pid] = text }
+        write(session.pid, text, lasting: refreshInterval * 3)
+    }
+
+    func sessionEnded(pid: String) {
+        guard recovery != nil else { return }
+        state.withLockedValue { _ = $0.connected.removeValue(forKey: pid) }
+        _ = cluster.send("DEL", keys.session(pid))
+    }
+
+    func persistSession(_ session: PersistedSessionInfo) {
+        guard let recovery else { return }
+        state.withLockedValue { _ = $0.connected.removeValue(forKey: session.pid) }
+        write(session.pid, SessionRecord.text(session), lasting: recovery.maxDisconnectionDuration)
+    }
+
+    private func write(_ pid: String, _ text: String, lasting: TimeAmount) {
+        _ = cluster.send("SET", keys.session(pid), text, "PX", String(max(lasting.nanoseconds / 1_000_000, 1)))
+    }
+
+    /// Writes every connected session again: they outlive this node by at most a few
+    /// refresh intervals, and come back after Redis lost them.
+    private func writeConnectedSessions() {
+        guard recovery != nil else { return }
+        let sessions = state.withLockedValue { $0.connected }
+        for (pid, text) in sessions { write(pid, text, lasting: refreshInterval * 3) }
+    }
+
+    func startRefreshing() {
+        guard recovery != nil else { return }
+        let interval = refreshInterval
+        let task = group.any().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.writeConnectedSessions()
+        }
+        state.withLockedValue { $0.refresh = task }
+    }
+
+    func stop() {
+        state.withLockedValue { $0.refresh?.cancel() }
+    }
+
+    func restoreSession(pid: String, offset: String) async -> RestoredSession? {
+        guard let recovery, let sequence = UInt64(offset) else { return nil }
+        // GETDEL: a session is restored once at most, whichever node asks.
+        guard let reply = try? await cluster.send("GETDEL", keys.session(pid)).get(), let text = reply.string,
+            let session = SessionRecord.session(text), session.pid == pid
+        else { return nil }
+        // The session may still be held by a socket on another node whose link is
+        // half-open (or by one on a node that died): the newest connection wins there too.
+        _ = cluster.send("PUBLISH", keys.channel, "takeover:\(cluster.nodeID):\(pid):\(session.id)")
+        if let local = state.withLockedValue({ $0.buffer?.packets(after: offset, for: session.rooms, now: .now()) }) {
+            return RestoredSession(id: session.id, pid: pid, rooms: session.rooms, data: session.data, missedPackets: local.packets, through: local.through)
+        }
+        // This node does not reach back that far (it started later): the log does.
+        guard let entries = try? await readLog(from: "0-\(sequence)", through: UInt64.max >> 1, into: []).get(),
+            let first = entries.first, first.sequence == sequence,
+            first.time + recovery.maxDisconnectionDuration.nanoseconds / 1_000_000 >= Self.milliseconds()
+        else { return nil }
+        let missed = entries.dropFirst().filter { $0.message.filter.includes(session.rooms, at: $0.sequence) }
+        return RestoredSession(
+            id: session.id, pid: pid, rooms: session.rooms, data: session.data,
+            missedPackets: missed.map { $0.message.packet(offset: $0.sequence) }, through: entries.last!.sequence
+        )
+    }
+
+    func packets(after offset: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
+        state.withLockedValue { $0.buffer?.packets(following: offset, for: memberships) }
+    }
+
+    private static func milliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,171 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Redis
+import SocketIO
+
+/// The nodes that share one Redis (and one key prefix) form a cluster: a broadcast on any
+/// of them reaches the sockets of all, and a session kept by one is recovered by any other.
+///
+/// One cluster per server process holds two Redis connections: one for commands, one
+/// subscribed to a channel per namespace. Plug it in with
+/// `configuration.adapter = cluster.makeAdapter`, then `start()` it before serving.
+public final class RedisCluster: Sendable {
+    public struct Configuration: Sendable {
+        public var address: RedisAddress
+        /// Prefixes every key and channel, so that deployments can share one Redis.
+        public var keyPrefix: String = "socket.io"
+        /// The bound on every Redis command.
+        public var commandTimeout: TimeAmount = .seconds(5)
+
+        public init(address: RedisAddress) {
+            self.address = address
+        }
+    }
+
+    public let configuration: Configuration
+    /// This node's name in the cluster, random per process.
+    public let nodeID = (0..<16).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+    let commands: RedisClient
+    private let subscriber: RedisClient
+    /// The adapters by the channel each listens on.
+    private let adapters = NIOLockedValueBox<[String: RedisAdapter]>([:])
+    private let group: any EventLoopGroup
+    private let firstSubscription: EventLoopPromise<Void>
+    private let firstConnection: EventLoopPromise<Void>
+    private let waiters: Waiters
+
+    public init(configuration: Configuration, group: any EventLoopGroup) {
+        self.configuration = configuration
+        self.group = group
+        let waiters = Waiters()
+        self.waiters = waiters
+        let firstSubscription = group.any().makePromise(of: Void.self)
+        let firstConnection = group.any().makePromise(of: Void.self)
+        self.firstSubscription = firstSubscription
+        self.firstConnection = firstConnection
+        self.commands = RedisClient(
+            address: configuration.address, group: group,
+            onConnect: { connection in
+                firstConnection.succeed()
+                return connection.eventLoop.makeSucceededVoidFuture()
+            },
+            onConnected: { waiters.connected() }
+        )
+        let adapters = self.adapters
+        self.subscriber = RedisClient(
+            address: configuration.address, group: group,
+            onMessage: { channel, payload in
+                adapters.withLockedValue { $0[channel] }?.received(payload)
+            },
+            onConnect: { connection in
+                // Subscribed again after every reconnect, one channel per command so that
+                // each confirmation answers its own command; then each namespace reads
+                // what it missed meanwhile.
+                let all = adapters.withLockedValue { Array($0.values) }
+                let subscribed = all.map { connection.send("SUBSCRIBE", $0.keys.channel).map { _ in () } }
+                return EventLoopFuture.andAllSucceed(subscribed, on: connection.eventLoop).map {
+                    for adapter in all { adapter.resynchronize() }
+                    firstSubscription.succeed()
+                }
+            },
+            onConnected: { waiters.connected() }
+        )
+    }
+
+    /// Connects to Redis (and keeps reconnecting until `shutdown()`).
+    public func start() {
+        waiters.isConnected.withLockedValue { [commands, subscriber] in $0 = { commands.isConnected && subscriber.isConnected } }
+        commands.start()
+        subscriber.start()
+    }
+
+    public func shutdown() {
+        // Dropping the adapters also ends their references back to the cluster.
+        let all = adapters.withLockedValue { adapters in
+            defer { adapters = [:] }
+            return Array(adapters.values)
+        }
+        for adapter in all { adapter.stop() }
+        subscriber.shutdown()
+        commands.shutdown()
+        firstSubscription.fail(RedisError.disconnected)  // if they never came
+        firstConnection.fail(RedisError.disconnected)
+        waiters.fail()
+    }
+
+    /// Succeeds once both connections first came up and the namespaces that exist by then
+    /// are subscribed: from then on this node takes part in the cluster's broadcasts.
+    public var ready: EventLoopFuture<Void> {
+        firstSubscription.futureResult.and(firstConnection.futureResult).map { _ in () }
+    }
+
+    /// Succeeds when both connections are up and subscribed (at once if they are now):
+    /// after an outage, when this node is back in the cluster.
+    public func connected() -> EventLoopFuture<Void> {
+        let promise = group.any().makePromise(of: Void.self)
+        waiters.add(promise)
+        if isConnected { waiters.connected() }
+        return promise.futureResult
+    }
+
+    /// Whether both connections are up.
+    public var isConnected: Bool { commands.isConnected && subscriber.isConnected }
+
+    /// Callers of `connected()` waiting for both connections.
+    private final class Waiters: Sendable {
+        private let promises = NIOLockedValueBox<[EventLoopPromise<Void>]>([])
+        /// Set once both clients exist, so that `connected()` can ask them.
+        let isConnected = NIOLockedValueBox<(@Sendable () -> Bool)?>(nil)
+
+        func add(_ promise: EventLoopPromise<Void>) { promises.withLockedValue { $0.append(promise) } }
+
+        /// One connection came up: wake the waiters if the other is up too.
+        func connected() {
+            guard isConnected.withLockedValue({ $0?() }) == true else { return }
+            for promise in promises.withLockedValue({ promises in defer { promises = [] }; return promises }) { promise.succeed() }
+        }
+
+        func fail() {
+            for promise in promises.withLockedValue({ promises in defer { promises = [] }; return promises }) { promise.fail(RedisError.disconnected) }
+        }
+    }
+
+    /// The adapter of one namespace: `SocketIOConfiguration.adapter`.
+    @Sendable public func makeAdapter(host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?) -> any SocketIOAdapter {
+        let adapter = RedisAdapter(cluster: self, host: host, recovery: recovery, group: group)
+        adapters.withLockedValue { $0[adapter.keys.channel] = adapter }
+        // Subscribe now if connected; otherwise the next connection subscribes it.
+        _ = subscriber.send("SUBSCRIBE", adapter.keys.channel)
+        adapter.startRefreshing()
+        return adapter
+    }
+
+    func send(_ arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+        commands.send(arguments, timeout: configuration.commandTimeout)
+    }
+
+    func send(_ arguments: String...) -> EventLoopFuture<RESPValue> {
+        commands.send(arguments.map { ByteBuffer(string: $0) }, timeout: configuration.commandTimeout)
+    }
+}
+
+/// The names one namespace uses in Redis.
+struct ClusterKeys: Sendable {
+    /// Where broadcasts are published.
+    let channel: String
+    /// The last number issued to a recoverable broadcast.
+    let sequence: String
+    /// The stream of recent recoverable broadcasts, by number.
+    let log: String
+    let sessionPrefix: String
+
+    init(prefix: String, namespace: String) {
+        let base = "\(prefix)#\(namespace)#"
+        channel = base
+        sequence = base + "seq"
+        log = base + "log"
+        sessionPrefix = base + "session#"
+    }
+
+    func session(_ pid: String) -> String { sessionPrefix + pid }
+}

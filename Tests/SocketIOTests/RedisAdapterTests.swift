@@ -1,0 +1,159 @@
+import NIOCore
+import NIOPosix
+import Redis
+import RedisTestSupport
+import Testing
+
+@testable import SocketIO
+@testable import SocketIORedis
+
+/// Nodes of one cluster in one process, each a `SocketIOServer` with its own
+/// `RedisCluster`, over a real `redis-server`: broadcasts, rooms, one offset space,
+/// recovery across nodes (also of a node that died without a word), and Redis going away.
+@Suite(.serialized, .enabled(if: RedisTestServer.isInstalled)) struct RedisAdapterTests {
+    final class Node: Sendable {
+        let io: SocketIOServer
+        let cluster: RedisCluster
+
+        init(redis: RedisTestServer, prefix: String) async throws {
+            var settings = RedisCluster.Configuration(address: RedisAddress(host: "127.0.0.1", port: redis.port))
+            settings.keyPrefix = prefix
+            settings.commandTimeout = .seconds(1)
+            let cluster = RedisCluster(configuration: settings, group: MultiThreadedEventLoopGroup.singleton)
+            var configuration = SocketIOConfiguration()
+            configuration.connectionStateRecovery = ConnectionStateRecovery()
+            configuration.adapter = cluster.makeAdapter
+            let io = SocketIOServer(configuration: configuration)
+            io.sockets.onConnection { socket in
+                socket.on("join") { event in
+                    if case .string(let room)? = event.arguments.first { socket.join(room) }
+                    event.ack?()
+                }
+            }
+            cluster.start()
+            try await cluster.ready.get()
+            self.io = io
+            self.cluster = cluster
+        }
+
+        deinit { cluster.shutdown() }
+    }
+
+    let redis: RedisTestServer
+    let prefix = "test-\(UInt32.random(in: 0...UInt32.max))"
+
+    init() throws {
+        redis = try RedisTestServer()
+    }
+
+    func node() async throws -> Node { try await Node(redis: redis, prefix: prefix) }
+
+    /// A client of `node` in room `lobby`, its CONNECT answer, and the offset of a first
+    /// broadcast to the room from `sender`.
+    func clientInTheLobby(of node: Node, hearing sender: Node) async throws -> (TestClient, JSONObject, JSONValue) {
+        let client = try await TestClient.webSocket(to: node.io)
+        let answer = try await client.connect()
+        try await client.send(#"421["join","lobby"]"#)
+        #expect(try await client.nextText() == "431[]")
+        sender.io.sockets.to("lobby").emit("news", "first")
+        return (client, answer, try await client.events(1)[0].last!)
+    }
+
+    @Test func aBroadcastOnOneNodeReachesEveryNodeInOneOrder() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
+        try await ada.connect()
+        try await bob.connect()
+        for index in 0..<20 { (index % 2 == 0 ? one : two).io.sockets.emit("n", .number(Double(index))) }
+        let (seenByAda, seenByBob) = (try await ada.events(20), try await bob.events(20))
+        #expect(seenByAda == seenByBob)  // the same packets, offsets and order on both nodes
+        let offsets = seenByAda.compactMap { $0.last?.stringValue.flatMap { UInt64($0) } }
+        #expect(offsets.count == 20 && zip(offsets, offsets.dropFirst()).allSatisfy { $1 == $0 + 1 })
+        // Each node's own emits come in the order it made them.
+        #expect(seenByAda.filter { Int($0[1].numberValue!) % 2 == 0 }.map { $0[1] } == (0..<10).map { .number(Double($0 * 2)) })
+    }
+
+    @Test func roomsAndExceptWorkAcrossNodes() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
+        try await ada.connect()
+        try await bob.connect()
+        try await bob.send(#"421["join","lobby"]"#)
+        #expect(try await bob.nextText() == "431[]")
+        one.io.sockets.to("lobby").emit("news", "for the lobby")
+        #expect(try await bob.events(1)[0].prefix(2) == ["news", "for the lobby"])
+        one.io.sockets.except("lobby").emit("news", "not for the lobby")
+        #expect(try await ada.events(1)[0].prefix(2) == ["news", "not for the lobby"])
+        #expect(try await bob.isQuiet(for: .milliseconds(200)))
+    }
+
+    @Test func aSessionIsRecoveredOnAnotherNode() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (ada, answer, offset) = try await clientInTheLobby(of: one, hearing: one)
+        try await ada.cut()
+        two.io.sockets.to("lobby").emit("news", "missed")
+        two.io.sockets.to("elsewhere").emit("news", "not for ada")
+        let back = try await TestClient.webSocket(to: two.io)
+        let again = try await back.connect(auth: ["pid": answer["pid"]!, "offset": offset])
+        #expect(again["sid"] == answer["sid"])
+        #expect(try await back.events(1)[0].prefix(2) == ["news", "missed"])
+        one.io.sockets.to("lobby").emit("news", "live")  // its room came with it
+        #expect(try await back.events(1)[0].prefix(2) == ["news", "live"])
+        // The client comes back once more, to node one, while node two still holds its
+        // socket (a half-open link): the newest connection wins, on any node.
+        let third = try await TestClient.webSocket(to: one.io)
+        #expect(try await third.connect(auth: ["pid": answer["pid"]!, "offset": offset])["sid"] == answer["sid"])
+        while true { if case .close = try await back.next() { break } }  // superseded
+        two.io.sockets.to("lobby").emit("news", "to the newest")
+        #expect(try await third.events(3).map { $0[1] } == ["missed", "live", "to the newest"])
+    }
+
+    @Test func theSocketsOfANodeThatDiedWithoutAWordAreRecovered() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (ada, answer, offset) = try await clientInTheLobby(of: one, hearing: two)
+        // Node one dies: it can no longer write anything to Redis, not even at disconnect.
+        one.cluster.shutdown()
+        try await ada.cut()
+        for index in 0..<3 { two.io.sockets.to("lobby").emit("news", .number(Double(index))) }
+        two.io.sockets.emit("news", "everyone")
+        let back = try await TestClient.webSocket(to: two.io)
+        let again = try await back.connect(auth: ["pid": answer["pid"]!, "offset": offset])
+        #expect(again["sid"] == answer["sid"])
+        #expect(try await back.events(4).map { $0[1] } == [0, 1, 2, "everyone"])
+        #expect(try await back.isQuiet(for: .milliseconds(100)))
+    }
+
+    @Test func aNodeFillsWhatItsSubscriptionMissedFromTheLog() async throws {
+        let (one, two) = (try await node(), try await node())
+        let bob = try await TestClient.webSocket(to: two.io)
+        try await bob.connect()
+        one.io.sockets.emit("n", 0)
+        #expect(try await bob.events(1)[0][1] == 0)
+        // Cut every subscriber connection; node one publishes before node two is back.
+        let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
+        defer { admin.close() }
+        _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub").get()
+        for index in 1...5 { one.io.sockets.emit("n", .number(Double(index))) }
+        #expect(try await bob.events(5).map { $0[1] } == [1, 2, 3, 4, 5])
+        one.io.sockets.emit("n", 6)
+        #expect(try await bob.events(1)[0][1] == 6)
+    }
+
+    @Test func whileRedisIsAwayEachNodeServesItsOwnAndAfterwardsTheClusterResumes() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
+        try await ada.connect()
+        try await bob.connect()
+        redis.stop()
+        one.io.sockets.emit("news", "during")
+        let during = try await ada.events(1)[0]
+        #expect(during == ["news", "during"])  // delivered here, without an offset
+        #expect(try await bob.isQuiet(for: .milliseconds(100)))
+        try redis.start()
+        // Both nodes reconnect on their own (backoff from 100 ms); then broadcasts flow again.
+        try await one.cluster.connected().get()
+        try await two.cluster.connected().get()
+        one.io.sockets.emit("news", "after")
+        #expect(try await bob.events(1)[0].prefix(2) == ["news", "after"])
+    }
+}
