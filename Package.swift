@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "ChatServer",
             dependencies: [
-                "EngineIO", "HTTPCommon", "SocketIO", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
+                "EngineIO", "HTTPCommon", "SocketIO", "SocketIORedis", "Redis", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

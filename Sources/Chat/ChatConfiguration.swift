@@ -13,6 +13,12 @@ public struct ChatConfiguration: Sendable {
     /// When set, the chat is closed to strangers: a client must send this in `auth.token`
     /// (and the history endpoint wants it as `?token=` or a Bearer header).
     public var accessToken: String?
+    /// One of several servers sharing the store and a cluster adapter: batches are
+    /// committed in the store's shared order and announced to the other servers
+    /// (`serverSideEmit`), and each server broadcasts every batch to its own clients in id
+    /// order. Chat messages then travel outside connection-state recovery: a client that
+    /// comes back, recovered or not, is sent what followed its `auth.serverOffset`.
+    public var clustered = false
 
     public init() {}
 }

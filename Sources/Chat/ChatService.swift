@@ -26,8 +26,29 @@ public final class ChatService: Sendable {
         self.configuration = configuration
         self.logger = logger
         let room = configuration.room
-        self.writer = ChatWriter(store: store, latestID: latestID) { messages in
-            io.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
+        if configuration.clustered {
+            let namespace = io.sockets
+            let writer = ChatWriter(
+                store: store, latestID: latestID,
+                publish: { messages, previousID in
+                    namespace.serverSideEmit(Self.committedEvent, [.number(Double(previousID)), .array(messages.map(Self.record(of:)))])
+                },
+                broadcast: { messages in
+                    namespace.broadcastOperator.local.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
+                }
+            )
+            namespace.onServerSideEmit(Self.committedEvent) { arguments in
+                guard let previousID = arguments.first?.intValue, let records = arguments.dropFirst().first?.arrayValue else { return }
+                let messages = records.compactMap(Self.message(from:))
+                guard messages.count == records.count else { return writer.resynchronize() }
+                writer.received(messages, after: Int64(previousID))
+            }
+            namespace.onClusterResumed { writer.resynchronize() }
+            self.writer = writer
+        } else {
+            self.writer = ChatWriter(store: store, latestID: latestID) { messages in
+                io.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
+            }
         }
         install()
     }
@@ -36,6 +57,18 @@ public final class ChatService: Sendable {
     /// a trailing string: the client would take a trailing string for a recovery offset.
     static func arguments(for message: StoredMessage) -> [JSONValue] {
         [.string(message.content), .number(Double(message.id)), ["username": message.username.map(JSONValue.string) ?? .null]]
+    }
+
+    /// The server-side event that announces a committed batch to the other servers.
+    static let committedEvent = "chat:committed"
+
+    static func record(of message: StoredMessage) -> JSONValue {
+        [.number(Double(message.id)), .string(message.content), message.username.map(JSONValue.string) ?? .null, .string(message.createdAt)]
+    }
+
+    static func message(from record: JSONValue) -> StoredMessage? {
+        guard let fields = record.arrayValue, fields.count == 4, let id = fields[0].intValue, case .string(let content) = fields[1] else { return nil }
+        return StoredMessage(id: Int64(id), clientOffset: "", content: content, username: fields[2].stringValue, createdAt: fields[3].stringValue ?? "")
     }
 
     private func install() {
@@ -53,11 +86,34 @@ public final class ChatService: Sendable {
             socket.on("chat message") { [self] event in
                 self.handleMessage(event, username: username)
             }
+            var recovered = socket.recovered
+            if configuration.clustered && recovered {
+                // Chat messages are not in the recovery log here: the client says what it
+                // has, and joins the room again after its replay (nothing reached it from
+                // the room in between: this runs in the loop task that registered it).
+                socket.leave(configuration.room)
+                recovered = false
+            }
+            let serverOffset = ChatService.serverOffset(from: socket.handshake.auth)
+            if configuration.clustered && serverOffset > writer.latestBroadcastID {
+                // The client got ids from a server ahead of this one: catch up with the
+                // store first, or the offset would be clamped below what it holds and it
+                // would be sent those rows again.
+                Task {
+                    await self.writer.resynchronizeNow()
+                    let feed = ChatFeed.start(
+                        recovered: false, inRoom: false, savedCursor: nil, serverOffset: serverOffset,
+                        latestBroadcastID: self.writer.latestBroadcastID, pageSize: configuration.replayPageSize
+                    )
+                    if let feed { await self.run(feed, for: socket) }
+                }
+                return
+            }
             let feed = ChatFeed.start(
-                recovered: socket.recovered,
+                recovered: recovered,
                 inRoom: socket.rooms.contains(configuration.room),
                 savedCursor: socket.chatCursor,
-                serverOffset: ChatService.serverOffset(from: socket.handshake.auth),
+                serverOffset: serverOffset,
                 latestBroadcastID: writer.latestBroadcastID,
                 pageSize: configuration.replayPageSize
             )
@@ -168,19 +224,21 @@ public final class ChatService: Sendable {
                     try await socket.whenWritable().get()
                     feed.roomAvailable()
                 case .fetch(let after):
+                    let clustered = configuration.clustered
                     let page = try await store.messages(after: after, limit: feed.pageSize)
                     let current = feed
                     let writer = self.writer
                     guard let next = try await Self.onLoop(socket, { socket -> ChatFeed? in
                         var feed = current
                         for message in feed.pageArrived(page, latestBroadcastID: writer.latestBroadcastID) {
-                            socket.emit("chat message", arguments: Self.arguments(for: message))
+                            socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered)
                         }
                         socket.chatCursor = feed.cursor
                         return feed
                     }) else { return }
                     feed = next
                 case .join(let after):
+                    let clustered = configuration.clustered
                     let current = feed
                     let room = configuration.room
                     // Between two broadcasts, the writer hands over what was broadcast since
@@ -189,7 +247,7 @@ public final class ChatService: Sendable {
                     try await writer.subscribe(after: after) { missed in
                         _ = try? await Self.onLoop(socket) { socket -> Void? in
                             var feed = current
-                            for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message)) }
+                            for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered) }
                             socket.chatCursor = nil
                             socket.join(room)
                             return ()

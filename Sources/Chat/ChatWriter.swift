@@ -12,6 +12,17 @@ import NIOConcurrencyHelpers
 /// together in the next one (a group commit), each with its own outcome. New subscribers
 /// are caught up and let into the live broadcast between two batches, so none of them can
 /// see id N+1 before N.
+///
+/// In a cluster (several servers on one store, `publish` set) the same holds on every
+/// server, for every message, in one global order. The invariant: *a server broadcasts a
+/// batch only when it follows the last id it broadcast, and otherwise reads the store after
+/// that id.* It is sound because the store commits batches one at a time across servers
+/// (`MessageStore.insertInCommitOrder`): ids rise in commit order, so a read of "everything
+/// after N" can never be overtaken by a lower id committed later (the InnoDB hazard: ids
+/// are given at insert, not at commit), and each batch carries the id committed just
+/// before it, which tells whether it follows. Announcements that arrive late, twice, out of
+/// order or never (Redis away, a server killed between commit and announcement) cost a
+/// read, never a gap or a repeat; a server that catches up after Redis returns reads too.
 public final class ChatWriter: Sendable {
     /// Broadcasts newly stored messages, in id order.
     public typealias Broadcast = @Sendable ([StoredMessage]) -> Void
@@ -20,6 +31,9 @@ public final class ChatWriter: Sendable {
     /// Hands a subscriber what it missed and lets it into the live broadcast; the writer
     /// waits for it before the next broadcast leaves.
     public typealias Deliver = @Sendable ([StoredMessage]) async -> Void
+    /// Tells the other servers of a batch this one committed, with the id committed just
+    /// before it (see `received(_:after:)`).
+    public typealias Publish = @Sendable (_ messages: [StoredMessage], _ previousID: Int64) -> Void
 
     struct PendingInsert {
         let message: NewMessage
@@ -36,6 +50,10 @@ public final class ChatWriter: Sendable {
     struct Queue {
         var inserts: Deque<PendingInsert> = []
         var subscriptions: [PendingSubscription] = []
+        /// Batches committed by other servers, as they were announced.
+        var remote: [(messages: [StoredMessage], previousID: Int64)] = []
+        var resyncRequested = false
+        var resyncWaiters: [CheckedContinuation<Void, Never>] = []
         /// The drainer is at work (between taking a batch and finding the queue empty).
         var busy = false
         var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -48,14 +66,20 @@ public final class ChatWriter: Sendable {
     private let wakeUp: AsyncStream<Void>.Continuation
     private let broadcastHighWater: ManagedAtomic<Int64>
 
-    public init(store: any MessageStore, latestID: Int64, maxBatch: Int = 512, broadcast: @escaping Broadcast) {
+    /// A writer. With `publish`, it is one of several servers sharing the store (a
+    /// cluster): it commits in the store's shared commit order, announces each batch with
+    /// `publish`, and broadcasts (to this server's clients) every batch in id order, its
+    /// own and those the others announce (`received(_:after:)`); a hole in the
+    /// announcements is filled from the store.
+    public init(store: any MessageStore, latestID: Int64, maxBatch: Int = 512, publish: Publish? = nil, broadcast: @escaping Broadcast) {
         // A wake-up sent while the drainer is at work is kept (one is enough): it looks at
         // the queue again before it waits.
         let (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.wakeUp = wakeUp
         self.broadcastHighWater = ManagedAtomic(latestID)
         let drainer = Drainer(
-            store: store, queue: queue, latestID: latestID, maxBatch: maxBatch, broadcast: broadcast, highWater: broadcastHighWater
+            store: store, queue: queue, latestID: latestID, maxBatch: maxBatch, broadcast: broadcast, publish: publish,
+            highWater: broadcastHighWater
         )
         Task { await drainer.run(wakeUps) }
     }
@@ -73,6 +97,34 @@ public final class ChatWriter: Sendable {
     public func insert(_ message: NewMessage, completion: @escaping InsertCompletion) {
         queue.withLockedValue { $0.inserts.append(PendingInsert(message: message, completion: completion)) }
         wakeUp.yield()
+    }
+
+    /// Another server committed `messages` (in id order), right after id `previousID`:
+    /// they are broadcast here in turn. Announcements may arrive late, out of order or
+    /// not at all: whatever does not follow the last broadcast id is read from the store.
+    public func received(_ messages: [StoredMessage], after previousID: Int64) {
+        queue.withLockedValue { $0.remote.append((messages, previousID)) }
+        wakeUp.yield()
+    }
+
+    /// Reads the store for rows committed elsewhere that were never announced here (the
+    /// link to the other servers came back after a loss).
+    public func resynchronize() {
+        queue.withLockedValue { $0.resyncRequested = true }
+        wakeUp.yield()
+    }
+
+    /// Returns once the store has been read for rows committed elsewhere and they were
+    /// broadcast here (or the store could not be read): for a client that says it holds
+    /// an id this server has not broadcast yet.
+    public func resynchronizeNow() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.withLockedValue {
+                $0.resyncRequested = true
+                $0.resyncWaiters.append(continuation)
+            }
+            wakeUp.yield()
+        }
     }
 
     /// Between two broadcasts, hands `deliver` every message after `after` that was
@@ -108,7 +160,9 @@ public final class ChatWriter: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let idle = queue.withLockedValue { queue -> Bool in
-                    guard !Task.isCancelled, queue.busy || !queue.inserts.isEmpty || !queue.subscriptions.isEmpty else { return true }
+                    guard !Task.isCancelled,
+                        queue.busy || !queue.inserts.isEmpty || !queue.subscriptions.isEmpty || !queue.remote.isEmpty || queue.resyncRequested
+                    else { return true }
                     queue.idleWaiters[id] = continuation
                     return false
                 }
@@ -127,6 +181,7 @@ private actor Drainer {
     private let queue: NIOLockedValueBox<ChatWriter.Queue>
     private let maxBatch: Int
     private let broadcast: ChatWriter.Broadcast
+    private let publish: ChatWriter.Publish?
     private let highWater: ManagedAtomic<Int64>
 
     private var lastBroadcastID: Int64
@@ -139,8 +194,9 @@ private actor Drainer {
 
     init(
         store: any MessageStore, queue: NIOLockedValueBox<ChatWriter.Queue>, latestID: Int64, maxBatch: Int,
-        broadcast: @escaping ChatWriter.Broadcast, highWater: ManagedAtomic<Int64>
+        broadcast: @escaping ChatWriter.Broadcast, publish: ChatWriter.Publish?, highWater: ManagedAtomic<Int64>
     ) {
+        self.publish = publish
         self.store = store
         self.queue = queue
         self.lastBroadcastID = latestID
@@ -156,21 +212,30 @@ private actor Drainer {
     /// Takes work until the queue is empty, then lets the idle waiters go.
     private func drain() async {
         while true {
-            let (subscriptions, inserts, idleWaiters) = queue.withLockedValue { queue in
+            let (subscriptions, inserts, remote, resyncRequested, resyncWaiters, idleWaiters) = queue.withLockedValue { queue in
                 let subscriptions = queue.subscriptions
                 queue.subscriptions = []
                 let inserts = Array(queue.inserts.prefix(maxBatch))
                 queue.inserts.removeFirst(inserts.count)
-                queue.busy = !subscriptions.isEmpty || !inserts.isEmpty
+                let remote = queue.remote
+                queue.remote = []
+                let resyncRequested = queue.resyncRequested
+                queue.resyncRequested = false
+                let resyncWaiters = queue.resyncWaiters
+                queue.resyncWaiters = []
+                queue.busy = !subscriptions.isEmpty || !inserts.isEmpty || !remote.isEmpty || resyncRequested
                 var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
                 if !queue.busy { swap(&waiters, &queue.idleWaiters) }
-                return (subscriptions, inserts, waiters.values)
+                return (subscriptions, inserts, remote, resyncRequested, resyncWaiters, waiters.values)
             }
-            guard !subscriptions.isEmpty || !inserts.isEmpty else {
+            guard !subscriptions.isEmpty || !inserts.isEmpty || !remote.isEmpty || resyncRequested else {
                 for waiter in idleWaiters { waiter.resume() }
                 return
             }
+            if resyncRequested { needsResync = true }
+            for batch in remote { receive(batch.messages, after: batch.previousID) }
             if needsResync { await resync() }
+            for waiter in resyncWaiters { waiter.resume() }
             if !subscriptions.isEmpty { await catchUp(subscriptions) }
             if !inserts.isEmpty {
                 if needsResync {
@@ -190,10 +255,39 @@ private actor Drainer {
     private static let commitLatency = Timer(label: "chat_db_commit_seconds")
     private static let batchSize = Recorder(label: "chat_db_batch_size")
 
+    /// A batch another server committed after `previousID`: broadcast if it follows what
+    /// was broadcast here; otherwise (an announcement lost or overtaken) the store is read.
+    private func receive(_ messages: [StoredMessage], after previousID: Int64) {
+        guard let last = messages.last, last.id > lastBroadcastID else { return }  // seen already
+        guard previousID <= lastBroadcastID, !needsResync else {
+            needsResync = true
+            return
+        }
+        broadcastAndRemember(messages.filter { $0.id > lastBroadcastID })
+    }
+
     private func commit(_ batch: [ChatWriter.PendingInsert]) async {
         let started = ContinuousClock.now
         do {
-            let outcomes = try await store.insert(batch.map(\.message))
+            let outcomes: [InsertOutcome]
+            if let publish {
+                let committed = try await store.insertInCommitOrder(batch.map(\.message))
+                outcomes = committed.outcomes
+                let stored = outcomes.compactMap { outcome -> StoredMessage? in
+                    guard case .inserted(let message) = outcome else { return nil }
+                    return message
+                }
+                if committed.previousID > lastBroadcastID {
+                    // Others committed before us and their announcements are not in yet:
+                    // their rows go out first, from the store (ours with them).
+                    needsResync = true
+                    await resync()
+                    guard !needsResync else { throw ResyncPending() }  // stored: the retries get acked
+                }
+                if !stored.isEmpty { publish(stored, committed.previousID) }
+            } else {
+                outcomes = try await store.insert(batch.map(\.message))
+            }
             let elapsed = ContinuousClock.now - started
             Self.commitLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             Self.batchSize.record(batch.count)
@@ -204,7 +298,7 @@ private actor Drainer {
             Self.inserted.increment(by: stored.count)
             Self.duplicates.increment(by: batch.count - stored.count)
             // The whole batch leaves together, in id order, before any of it is acked.
-            broadcastAndRemember(stored)
+            broadcastAndRemember(stored.filter { $0.id > lastBroadcastID })
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             Self.failed.increment(by: batch.count)

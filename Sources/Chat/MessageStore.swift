@@ -11,6 +11,13 @@ public protocol MessageStore: Sendable {
     /// nothing committed, on any other failure.
     func insert(_ batch: [NewMessage]) async throws -> [InsertOutcome]
 
+    /// Inserts a batch as `insert` does, in the one commit order of every process writing
+    /// to the store: ids rise in the order batches commit, and `previousID` is the highest
+    /// id committed before this batch. A store shared by several processes must hold a
+    /// lock across both (InnoDB gives ids at insert, not at commit: two concurrent writers
+    /// can commit id 16 before id 10). The default suits a store with one writer.
+    func insertInCommitOrder(_ batch: [NewMessage]) async throws -> (outcomes: [InsertOutcome], previousID: Int64)
+
     /// Up to `limit` messages with an id above `id`, in id order.
     func messages(after id: Int64, limit: Int) async throws -> [StoredMessage]
 
@@ -21,4 +28,11 @@ public protocol MessageStore: Sendable {
     func ping() async -> Bool
 
     func shutdown() async
+}
+
+extension MessageStore {
+    public func insertInCommitOrder(_ batch: [NewMessage]) async throws -> (outcomes: [InsertOutcome], previousID: Int64) {
+        let previousID = try await latestID()
+        return (try await insert(batch), previousID)
+    }
 }

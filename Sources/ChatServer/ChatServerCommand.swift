@@ -10,8 +10,10 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Prometheus
+import Redis
 import ServiceLifecycle
 import SocketIO
+import SocketIORedis
 
 @main
 struct ChatServerCommand: AsyncParsableCommand {
@@ -37,6 +39,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         recovery.maxDisconnectionDuration = .milliseconds(options.recoveryMs)
         configuration.connectionStateRecovery = recovery
 
+        let cluster = try makeCluster()
+        if let cluster { configuration.adapter = cluster.makeAdapter }
+
         let token = options.chatToken.isEmpty ? nil : options.chatToken
         let responder = ChatHTTPResponder(
             webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store,
@@ -46,6 +51,11 @@ struct ChatServerCommand: AsyncParsableCommand {
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxMessageLength = options.maxMessageLength
         chatConfiguration.accessToken = token
+        chatConfiguration.clustered = cluster != nil
+        if let cluster {
+            cluster.start()
+            logger.info("joining the cluster", metadata: ["redis": "\(options.redisURL)", "node": "\(cluster.nodeID)"])
+        }
         let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
         let server = ChatServerService(
@@ -60,7 +70,23 @@ struct ChatServerCommand: AsyncParsableCommand {
         group.maximumGracefulShutdownDuration = .seconds(15)
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
+        cluster?.shutdown()
         logger.info("stopped")
+    }
+
+    /// The Redis cluster for `--redis-url`, or nil for a server on its own. A cluster
+    /// shares its messages through MySQL: the embedded SQLite store is one process's.
+    private func makeCluster() throws -> RedisCluster? {
+        guard !options.redisURL.isEmpty else { return nil }
+        guard let address = RedisAddress(url: options.redisURL) else {
+            throw ValidationError("--redis-url must be redis://host[:port], got \(options.redisURL)")
+        }
+        guard !options.databaseURL.isEmpty else {
+            throw ValidationError("a cluster (--redis-url) needs a shared database: set --database-url (MySQL)")
+        }
+        var settings = RedisCluster.Configuration(address: address)
+        settings.keyPrefix = options.redisKeyPrefix
+        return RedisCluster(configuration: settings, group: MultiThreadedEventLoopGroup.singleton)
     }
 
     /// The TLS context for `--tls-cert`/`--tls-key`, or nil to serve plain HTTP.

@@ -58,6 +58,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "mysql://user:pass@host:port/db to store messages in MySQL/MariaDB; unset, an embedded SQLite database is used. [env: DATABASE_URL]")
     var databaseURL: String = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
 
+    @Option(help: "redis://host:port of the Redis that joins this server to a cluster: every server sharing it and DATABASE_URL (MySQL) serves one chat. Unset, the server stands alone. [env: REDIS_URL]")
+    var redisURL: String = ProcessInfo.processInfo.environment["REDIS_URL"] ?? ""
+
+    @Option(help: "Prefix of the cluster's Redis keys and channels, so that deployments can share one Redis. [env: REDIS_KEY_PREFIX]")
+    var redisKeyPrefix: String = ProcessInfo.processInfo.environment["REDIS_KEY_PREFIX"] ?? "socket.io"
+
     @Option(help: "Bytes a WebSocket client may fall behind before it counts as slow; 0 turns the check off. [env: MAX_OUTBOUND_BYTES]")
     var maxOutboundBytes: Int = ProcessInfo.processInfo.environment["MAX_OUTBOUND_BYTES"].flatMap(Int.init) ?? 1 << 20
 

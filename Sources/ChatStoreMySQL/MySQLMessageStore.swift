@@ -65,6 +65,20 @@ public final class MySQLMessageStore: MessageStore {
         try await withConnection { try $0.insert(batch) }
     }
 
+    /// Under a named lock (`GET_LOCK`) held across the read of the previous id and the
+    /// commit, so that the servers sharing the database commit one batch at a time. MySQL
+    /// releases it if the holder's connection dies.
+    public func insertInCommitOrder(_ batch: [NewMessage]) async throws -> (outcomes: [InsertOutcome], previousID: Int64) {
+        try await withConnection { connection in
+            guard try connection.integers("SELECT GET_LOCK('chat_commit_order', 10)").first == 1 else {
+                throw MySQLError.server(code: 0, message: "the commit-order lock was not granted within 10 s")
+            }
+            defer { _ = try? connection.integers("SELECT RELEASE_LOCK('chat_commit_order')") }
+            let previousID = try connection.integers("SELECT COALESCE(MAX(id), 0) FROM messages").first ?? 0
+            return (try connection.insert(batch), previousID)
+        }
+    }
+
     public func messages(after id: Int64, limit: Int) async throws -> [StoredMessage] {
         try await withConnection { try $0.messages(after: id, limit: limit) }
     }

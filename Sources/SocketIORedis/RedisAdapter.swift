@@ -118,10 +118,23 @@ final class RedisAdapter: SocketIOAdapter {
         }
     }
 
-    /// A message from the subscription: `<number>:<message>`, number 0 for none; or a
-    /// takeover, `takeover:<node>:<pid>:<socket id>`.
+    func serverSideEmit(_ arguments: [JSONValue]) {
+        _ = cluster.send("PUBLISH", keys.channel, "event:\(cluster.nodeID):" + JSONValue.array(arguments).jsonText)
+    }
+
+    /// A message from the subscription: `<number>:<message>`, number 0 for none; a
+    /// takeover, `takeover:<node>:<pid>:<socket id>`; or a server-side event,
+    /// `event:<node>:<JSON array>`.
     func received(_ payload: ByteBuffer) {
         var payload = payload
+        if payload.readableBytesView.starts(with: "event:".utf8) {
+            let text = String(buffer: payload).dropFirst("event:".count)
+            guard let colon = text.firstIndex(of: ":"), text[..<colon] != cluster.nodeID,
+                let arguments = (try? JSONParser.parse(String(text[text.index(after: colon)...])))?.arrayValue
+            else { return }
+            host.receivedServerSideEvent(arguments)
+            return
+        }
         if payload.readableBytesView.starts(with: "takeover:".utf8) {
             let parts = String(buffer: payload).split(separator: ":").map(String.init)
             guard parts.count == 4, parts[1] != cluster.nodeID else { return }
@@ -199,6 +212,7 @@ final class RedisAdapter: SocketIOAdapter {
             self.fetch(fetches)
         }
         writeConnectedSessions()
+        host.clusterResumed()
     }
 
     struct LogEntry {

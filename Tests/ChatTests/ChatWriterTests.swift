@@ -214,3 +214,65 @@ import Testing
         _ = await stuck.value
     }
 }
+
+/// Writers of several servers sharing one store (a cluster): each broadcasts to its own
+/// clients every batch, its own and the others', in id order, once, whatever the order in
+/// which announcements arrive, if they arrive at all.
+@Suite struct ClusteredChatWriterTests {
+    typealias Store = ChatWriterTests.Store
+    typealias Log = ChatWriterTests.Log
+
+    /// Announcements as one server published them, for the test to hand to others.
+    final class Announcements: @unchecked Sendable {
+        // @unchecked Sendable: every field is behind `lock`.
+        private let lock = NIOLock()
+        private var published: [(messages: [StoredMessage], previousID: Int64)] = []
+        func add(_ messages: [StoredMessage], _ previousID: Int64) { lock.withLock { published.append((messages, previousID)) } }
+        var all: [(messages: [StoredMessage], previousID: Int64)] { lock.withLock { published } }
+    }
+
+    let store = Store()
+
+    func node(_ log: Log, _ announcements: Announcements = Announcements()) -> ChatWriter {
+        ChatWriter(store: store, latestID: 0, publish: { announcements.add($0, $1) }, broadcast: { log.broadcast($0) })
+    }
+
+    func insert(_ text: String, into writer: ChatWriter) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writer.insert(NewMessage(clientOffset: text, content: text, username: nil)) { continuation.resume(with: $0.map { _ in () }) }
+        }
+    }
+
+    @Test func announcementsThatArriveOutOfOrderAreFilledFromTheStoreAndNeverRepeated() async throws {
+        let (logA, logB, logC) = (Log(), Log(), Log())
+        let (fromA, fromB) = (Announcements(), Announcements())
+        let (a, b, c) = (node(logA, fromA), node(logB, fromB), node(logC))
+        try await insert("a1", into: a)  // id 1, after 0
+        try await insert("b1", into: b)  // id 2, after 1: b had not heard of 1, reads it first
+        #expect(logB.broadcastIDs.flatMap { $0 } == [1, 2])
+        #expect(fromB.all.map(\.previousID) == [1])
+        // C hears B's announcement before A's.
+        c.received(fromB.all[0].messages, after: fromB.all[0].previousID)
+        c.received(fromA.all[0].messages, after: fromA.all[0].previousID)
+        await c.waitUntilIdle()
+        #expect(logC.broadcastIDs.flatMap { $0 } == [1, 2])
+        // A hears both, in order: the second follows what it broadcast.
+        a.received(fromB.all[0].messages, after: fromB.all[0].previousID)
+        await a.waitUntilIdle()
+        #expect(logA.broadcastIDs == [[1], [2]])
+    }
+
+    @Test func aLostAnnouncementIsFoundWhenTheClusterResumes() async throws {
+        let (logA, logC) = (Log(), Log())
+        let (a, c) = (node(logA), node(logC))
+        try await insert("a1", into: a)
+        try await insert("a2", into: a)
+        await c.waitUntilIdle()
+        #expect(logC.broadcastIDs.isEmpty)  // nothing announced to C
+        c.resynchronize()
+        await c.waitUntilIdle()
+        #expect(logC.broadcastIDs.flatMap { $0 } == [1, 2])
+        await c.resynchronizeNow()  // nothing new: nothing again
+        #expect(logC.broadcastIDs.flatMap { $0 } == [1, 2])
+    }
+}

@@ -157,3 +157,22 @@ import Testing
         #expect(try await bob.events(1)[0].prefix(2) == ["news", "after"])
     }
 }
+
+extension RedisAdapterTests {
+    @Test func serverSideEventsReachTheOtherNodesInOrderAndLocalBroadcastsStayHome() async throws {
+        let (one, two) = (try await node(), try await node())
+        let (events, received) = AsyncStream.makeStream(of: [JSONValue].self)
+        two.io.sockets.onServerSideEmit("tick") { received.yield($0) }
+        one.io.sockets.onServerSideEmit("tick") { _ in Issue.record("a node hears its own server-side events") }
+        for index in 0..<5 { one.io.sockets.serverSideEmit("tick", [.number(Double(index))]) }
+        var inbox = events.makeAsyncIterator()
+        for index in 0..<5 { #expect(await inbox.next() == [.number(Double(index))]) }
+
+        let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
+        try await ada.connect()
+        try await bob.connect()
+        one.io.sockets.broadcastOperator.local.emit("here", "only")
+        #expect(try await ada.events(1)[0] == ["here", "only"])  // no offset: not kept for recovery
+        #expect(try await bob.isQuiet(for: .milliseconds(200)))
+    }
+}

@@ -92,6 +92,21 @@ class ChatServer:
             after = page["next_after"]
 
 
+def in_arrival_order(client: socketio.Client):
+    """python-engineio hands each message to a new thread, so handlers may see them out of
+    the order they arrived in; the chat tests check that order, so this client's messages
+    are handled in its read loop, one after another."""
+    eio = client.eio
+    trigger = eio._trigger_event
+
+    def ordered(event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return trigger(event, *args, **kwargs)
+
+    eio._trigger_event = ordered
+
+
 class ChatClient:
     """A python-socketio client that keeps what the chat sends it and its serverOffset,
     as the tutorial's page does."""
@@ -101,6 +116,7 @@ class ChatClient:
         self.received: list[tuple] = []
         self.cond = threading.Condition()
         self.client = socketio.Client(reconnection=False)
+        in_arrival_order(self.client)
         self.client.on("chat message", self._on_message)
         self.client.connect(
             server.url, auth={"username": username, "serverOffset": server_offset}, transports=list(transports), wait_timeout=5

@@ -35,9 +35,14 @@ public protocol SocketIOAdapter: Sendable {
     /// not be kept.
     func sessionEnded(pid: String)
 
+    /// Sends `[event, arguments…]` to the other nodes, whose hosts hand it to
+    /// `receivedServerSideEvent`, in the order this node sent them.
+    func serverSideEmit(_ arguments: [JSONValue])
+
     /// Takes back a session, with the packets it missed after `offset` in order; nil when it
-    /// cannot be recovered (unknown or expired, its offset no longer kept, or restored
-    /// already: a session is restored once at most).
+    /// cannot be recovered (unknown or expired, or its offset no longer kept). A session is
+    /// restored once at most; a cluster adapter may hand it on while its socket is still
+    /// connected elsewhere (a half-open link), and that socket is then closed.
     func restoreSession(pid: String, offset: String) async -> RestoredSession?
 
     /// The recoverable packets numbered after `offset` that `memberships` selects, as far
@@ -53,6 +58,8 @@ extension SocketIOAdapter {
     /// A process-local adapter keeps sessions only when links are lost.
     public func sessionUpdated(_ session: PersistedSessionInfo) {}
     public func sessionEnded(pid: String) {}
+    /// One process: no other node to tell.
+    public func serverSideEmit(_ arguments: [JSONValue]) {}
 }
 
 /// What a namespace offers its adapter: delivery to the sockets of this process.
@@ -68,6 +75,12 @@ public protocol SocketIOAdapterHost: Sendable {
     /// Another node recovered the session of socket `id`: any socket of this process that
     /// still holds it (its link half-open) is closed, without keeping its session.
     func supersedeLocalSockets(id: String)
+
+    /// `[event, arguments…]` that another node sent with `serverSideEmit`.
+    func receivedServerSideEvent(_ arguments: [JSONValue])
+
+    /// The adapter is back in touch with the other nodes after losing them.
+    func clusterResumed()
 }
 
 /// A session to keep for recovery.

@@ -3,6 +3,8 @@
 public struct BroadcastOperator: Sendable {
     let namespace: SocketIONamespace
     var filter: BroadcastFilter
+    /// Only this process's sockets, not the other nodes' (see `local`).
+    var isLocal = false
 
     init(namespace: SocketIONamespace, filter: BroadcastFilter = BroadcastFilter()) {
         self.namespace = namespace
@@ -33,6 +35,15 @@ public struct BroadcastOperator: Sendable {
         return next
     }
 
+    /// Only the sockets of this process, as socket.io's `io.local`: the adapter is
+    /// bypassed, so the packets carry no offset and are not kept for connection-state
+    /// recovery. For an application that distributes its own events between nodes.
+    public var local: BroadcastOperator {
+        var next = self
+        next.isLocal = true
+        return next
+    }
+
     public func emit(_ event: String, _ arguments: JSONValue...) {
         emit(event, arguments: arguments)
     }
@@ -41,12 +52,12 @@ public struct BroadcastOperator: Sendable {
     /// of them: cheaper than one `emit` each when they leave together.
     public func emit(_ event: String, batch: [[JSONValue]]) {
         let packets = batch.map { SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + $0)) }
-        namespace.broadcast(packets, filter: filter)
+        namespace.broadcast(packets, filter: filter, local: isLocal)
     }
 
     /// Encodes the event once and writes it to every chosen socket.
     public func emit(_ event: String, arguments: [JSONValue]) {
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        namespace.broadcast([packet], filter: filter)
+        namespace.broadcast([packet], filter: filter, local: isLocal)
     }
 }

@@ -1,4 +1,5 @@
 import EngineIO
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The sockets of one namespace in this process, a shard per event loop, and delivery to
@@ -6,9 +7,29 @@ import NIOCore
 final class LocalSockets: SocketIOAdapterHost {
     let namespace: String
     private let shards = EventLoopRegistry { SocketShard(eventLoop: $0) }
+    /// The namespace, for events from other nodes; set once, right after both exist.
+    private let owner = NIOLockedValueBox<WeakNamespace>(WeakNamespace())
+
+    private struct WeakNamespace {
+        weak var value: SocketIONamespace?
+    }
 
     init(namespace: String) {
         self.namespace = namespace
+    }
+
+    /// The namespace these sockets belong to (weak: the namespace owns them).
+    var namespaceObject: SocketIONamespace? {
+        get { owner.withLockedValue { $0.value } }
+        set { owner.withLockedValue { $0.value = newValue } }
+    }
+
+    func receivedServerSideEvent(_ arguments: [JSONValue]) {
+        namespaceObject?.receivedServerSideEvent(arguments)
+    }
+
+    func clusterResumed() {
+        namespaceObject?.clusterResumed()
     }
 
     func shard(for eventLoop: any EventLoop) -> SocketShard {

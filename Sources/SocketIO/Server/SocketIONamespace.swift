@@ -19,15 +19,22 @@ public final class SocketIONamespace: Sendable {
     private struct Handlers {
         var middlewares: [Middleware] = []
         var connection: [ConnectionHandler] = []
+        var serverSide: [(event: String, handler: ServerSideHandler)] = []
+        var resumed: [@Sendable () -> Void] = []
     }
+
+    /// Receives the arguments of an event another node sent with `serverSideEmit`.
+    public typealias ServerSideHandler = @Sendable ([JSONValue]) -> Void
 
     private let handlers = NIOLockedValueBox(Handlers())
 
     init(name: String, configuration: SocketIOConfiguration) {
         self.name = name
         self.recovery = configuration.connectionStateRecovery
-        self.local = LocalSockets(namespace: name)
+        let local = LocalSockets(namespace: name)
+        self.local = local
         self.adapter = configuration.adapter(local, configuration.connectionStateRecovery)
+        local.namespaceObject = self
     }
 
     /// Adds a connection middleware. Middlewares run in order, before `onConnection`.
@@ -39,6 +46,38 @@ public final class SocketIONamespace: Sendable {
     /// connected (after its CONNECT answer and any recovered packets were written).
     public func onConnection(_ handler: @escaping ConnectionHandler) {
         handlers.withLockedValue { $0.connection.append(handler) }
+    }
+
+    // MARK: Between nodes
+
+    /// Sends an event to the other nodes of the cluster (not to clients, not to this
+    /// node), as socket.io's `serverSideEmit`; each node's `onServerSideEmit` handlers get
+    /// it. The events of one node reach every other in the order it sent them; with a
+    /// process-local adapter there is nobody to send to.
+    public func serverSideEmit(_ event: String, _ arguments: [JSONValue]) {
+        adapter.serverSideEmit([.string(event)] + arguments)
+    }
+
+    /// Adds a handler for `event` sent by other nodes with `serverSideEmit`. Called on no
+    /// particular thread, in the order the sending node emitted.
+    public func onServerSideEmit(_ event: String, _ handler: @escaping ServerSideHandler) {
+        handlers.withLockedValue { $0.serverSide.append((event, handler)) }
+    }
+
+    /// Adds a handler called when this node is back in its cluster after losing it (the
+    /// adapter reconnected): events sent meanwhile by other nodes may have been lost, and
+    /// an application that keeps state in step with them looks again.
+    public func onClusterResumed(_ handler: @escaping @Sendable () -> Void) {
+        handlers.withLockedValue { $0.resumed.append(handler) }
+    }
+
+    func receivedServerSideEvent(_ arguments: [JSONValue]) {
+        guard case .string(let event)? = arguments.first else { return }
+        for entry in handlers.withLockedValue({ $0.serverSide }) where entry.event == event { entry.handler(Array(arguments.dropFirst())) }
+    }
+
+    func clusterResumed() {
+        for handler in handlers.withLockedValue({ $0.resumed }) { handler() }
     }
 
     // MARK: Broadcasting
@@ -66,7 +105,11 @@ public final class SocketIONamespace: Sendable {
 
     /// Sends packets to the sockets `filter` selects, through the adapter: numbered and kept
     /// for recovery unless volatile or recovery is off.
-    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, onlyOn eventLoop: (any EventLoop)? = nil) {
+    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, local: Bool = false, onlyOn eventLoop: (any EventLoop)? = nil) {
+        if local {
+            self.local.deliverLocally(packets.map(SocketIOPacketEncoder.encode), filter: filter, onlyOn: eventLoop)
+            return
+        }
         adapter.broadcast(packets, filter: filter, recoverable: recovery != nil && !filter.volatile, onlyOn: eventLoop)
     }
 

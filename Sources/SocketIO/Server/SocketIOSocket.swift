@@ -156,9 +156,14 @@ public final class SocketIOSocket: @unchecked Sendable {
         emit(event, arguments: arguments)
     }
 
-    public func emit(_ event: String, arguments: [JSONValue]) {
+    /// Emits an event to this client. With connection-state recovery and `recoverable`
+    /// (the default), it goes through the adapter (with a cluster adapter, through the
+    /// cluster's log) and gets an offset; with `recoverable: false` it is written straight
+    /// to the client, on the socket's loop at once when called there: for an application
+    /// that replays its own history and must keep it in line with its `local` broadcasts.
+    public func emit(_ event: String, arguments: [JSONValue], recoverable: Bool = true) {
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        if namespace.recovery != nil {
+        if namespace.recovery != nil && recoverable {
             // As in the reference, an emit to one socket goes through the adapter like a
             // broadcast to the socket's own room, so it gets an offset and is replayed
             // after a recovery.
