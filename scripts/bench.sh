@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv
+ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv redis-server
 ulimit -n 20000
 
 echo "==> release build"
@@ -27,8 +27,11 @@ RESULTS="$WORK/results.jsonl"
 SERVER_PID=""
 MARIADB_DIR="$WORK/mariadb"
 MARIADB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+NODE_PIDS=()
+REDIS_PID=""
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+    for pid in "${NODE_PIDS[@]}" $REDIS_PID; do kill "$pid" 2>/dev/null || true; done
     "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true
     rm -rf "$WORK"
 }
@@ -117,6 +120,35 @@ stop_server
 start_server swift env DATABASE_URL="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT/chat_bench" "$BIN/chat-server"
 bench swift chat --senders 50 --window 4 --duration "$DURATION" --store mariadb
 stop_server
+
+# Several nodes, on MariaDB: fan-out on one node, then on three sharing Redis (receivers
+# spread over them; CPU summed over the nodes and Redis); then a node SIGKILLed under its
+# clients, who come back to the two others.
+"$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" \
+    "CREATE DATABASE chat_one; CREATE DATABASE chat_cluster; GRANT ALL ON chat_one.* TO 'chat'@'127.0.0.1'; GRANT ALL ON chat_cluster.* TO 'chat'@'127.0.0.1';"
+start_server swift env DATABASE_URL="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT/chat_one" "$BIN/chat-server"
+bench swift-mariadb-1-node fanout --receivers 200 --rate 100 --duration "$DURATION"
+stop_server
+REDIS_PORT=$((PORT + 50))
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+NODE_PORTS=()
+for _ in 1 2 3; do
+    start_server swift env DATABASE_URL="mysql://chat:chatpw@127.0.0.1:$MARIADB_PORT/chat_cluster" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" "$BIN/chat-server"
+    NODE_PIDS+=("$SERVER_PID")
+    NODE_PORTS+=("$PORT")
+    SERVER_PID=""
+done
+echo "==> swift-cluster-3-nodes: fanout"
+"$BIN/socketio-bench" fanout --port "${NODE_PORTS[0]}" --more-ports "${NODE_PORTS[1]},${NODE_PORTS[2]}" \
+    --server-pid "${NODE_PIDS[0]}" --more-pids "${NODE_PIDS[1]},${NODE_PIDS[2]},$REDIS_PID" \
+    --label swift-cluster-3-nodes --receivers 200 --rate 100 --duration "$DURATION" | tee -a "$RESULTS"
+echo "==> swift-cluster-3-nodes: failover"
+"$BIN/socketio-bench" storm --port "${NODE_PORTS[1]}" --receivers-port "${NODE_PORTS[0]}" --kill-pid "${NODE_PIDS[0]}" \
+    --reconnect-ports "${NODE_PORTS[1]},${NODE_PORTS[2]}" --server-pid "${NODE_PIDS[1]}" --more-pids "${NODE_PIDS[2]},$REDIS_PID" \
+    --label swift-cluster-3-nodes --clients "$FANOUT_BIG" --before 20 --during 50 | tee -a "$RESULTS"
+kill "${NODE_PIDS[@]}" "$REDIS_PID" 2>/dev/null || true
+wait "${NODE_PIDS[@]}" "$REDIS_PID" 2>/dev/null || true
 
 python3 Tests/bench/report.py "$RESULTS" > BENCHMARKS.md
 echo "==> wrote BENCHMARKS.md"

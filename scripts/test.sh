@@ -25,7 +25,7 @@ if wants unit || wants interop; then
     ensure_apt mariadb-server mariadb-client redis-server
 fi
 if wants interop; then
-    ensure_apt python3-venv chromium chromium-driver docker-compose
+    ensure_apt python3-venv chromium chromium-driver docker-compose haproxy redis-server
     ensure_client_bundle
     ensure_test_venv
 fi

@@ -11,6 +11,8 @@ import SocketIO
 ///   retries. Invalid arguments are acked with `{error}` and nothing is stored.
 /// - A client connecting without recovery gets every message after `auth.serverOffset`,
 ///   in id order, before any live one.
+/// - In a cluster (`ChatConfiguration.clustered`) every client, recovered or not, gets
+///   what followed its `auth.serverOffset`, then `chat live` (last id) once it is live.
 public final class ChatService: Sendable {
     public let configuration: ChatConfiguration
     public let store: any MessageStore
@@ -59,6 +61,10 @@ public final class ChatService: Sendable {
         [.string(message.content), .number(Double(message.id)), ["username": message.username.map(JSONValue.string) ?? .null]]
     }
 
+    /// In a cluster, sent to a client when its replay ends and it is in the live chat, with
+    /// the last id it was sent.
+    public static let liveEvent = "chat live"
+
     /// The server-side event that announces a committed batch to the other servers.
     static let committedEvent = "chat:committed"
 
@@ -95,15 +101,20 @@ public final class ChatService: Sendable {
                 recovered = false
             }
             let serverOffset = ChatService.serverOffset(from: socket.handshake.auth)
-            if configuration.clustered && serverOffset > writer.latestBroadcastID {
-                // The client got ids from a server ahead of this one: catch up with the
-                // store first, or the offset would be clamped below what it holds and it
-                // would be sent those rows again.
+            let broadcastAtConnect = writer.latestBroadcastID
+            if configuration.clustered && serverOffset > broadcastAtConnect {
+                // The client may have got ids from a server ahead of this one: catch up with
+                // the store first, or its offset would be clamped below what it holds and it
+                // would be sent those rows again. An offset beyond everything stored is
+                // clamped to what this server had broadcast when the client connected, so
+                // that nothing committed since is skipped.
                 Task {
                     await self.writer.resynchronizeNow()
+                    let latest = self.writer.latestBroadcastID
                     let feed = ChatFeed.start(
-                        recovered: false, inRoom: false, savedCursor: nil, serverOffset: serverOffset,
-                        latestBroadcastID: self.writer.latestBroadcastID, pageSize: configuration.replayPageSize
+                        recovered: false, inRoom: false, savedCursor: nil,
+                        serverOffset: serverOffset <= latest ? serverOffset : broadcastAtConnect,
+                        latestBroadcastID: latest, pageSize: configuration.replayPageSize
                     )
                     if let feed { await self.run(feed, for: socket) }
                 }
@@ -250,6 +261,12 @@ public final class ChatService: Sendable {
                             for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered) }
                             socket.chatCursor = nil
                             socket.join(room)
+                            if clustered {
+                                // Chat messages carry no recovery offset here; this one
+                                // does, so that the client holds one and can be recovered
+                                // (the official client asks only with an offset).
+                                socket.emit(Self.liveEvent, arguments: [.number(Double(feed.cursor))])
+                            }
                             return ()
                         }
                     }

@@ -157,11 +157,12 @@ struct Hostile: AsyncParsableCommand {
             try await load.loop.submit { load.observerWorst = 0 }.get()
             for _ in 0..<repeats {
                 let started = Load.now()
-                try await load.loop.flatSubmit { load.probe(attacker) }.get()
+                let current = attacker  // the closures below are sent to the load's loop
+                try await load.loop.flatSubmit { load.probe(current) }.get()
                 baseline = min(baseline, Load.now() - started)
                 let sent = Load.now()
                 do {
-                    try await load.loop.flatSubmit { load.probe(attacker, after: text) }.get()
+                    try await load.loop.flatSubmit { load.probe(current, after: text) }.get()
                     holds.append(Load.now() - sent)
                 } catch {
                     // The server closed the attacker (it refused the packet): a new attacker.

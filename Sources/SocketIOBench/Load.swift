@@ -82,7 +82,13 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
 
     /// `42[…,"b|<sender>|<seq>|<ns>",…]`: a benchmark message.
     private func delivered(to receiver: Int, _ view: ByteBufferView) {
-        guard let start = find(view, [UInt8(ascii: "\""), UInt8(ascii: "b"), UInt8(ascii: "|")]) else { return }
+        guard let start = find(view, [UInt8(ascii: "\""), UInt8(ascii: "b"), UInt8(ascii: "|")]) else {
+            // Another event (`chat live`, in a cluster) carries the recovery offset last.
+            if receiver < lastOffset.count, view[view.endIndex - 2] == UInt8(ascii: "\""), let open = lastQuote(view, before: view.endIndex - 2) {
+                lastOffset[receiver] = String(decoding: view[(open + 1)..<(view.endIndex - 2)], as: UTF8.self)
+            }
+            return
+        }
         var index = start + 3
         guard let sender = number(view, &index), let seq = number(view, &index), let sentAt = number(view, &index) else { return }
         deliveries += 1

@@ -2,12 +2,23 @@
 import Glibc
 #endif
 
-/// CPU time and resident memory of a process, from /proc.
+/// CPU time and resident memory of a server's processes (one, or a cluster's nodes and
+/// Redis), summed, from /proc.
 struct ProcessStats {
-    let pid: Int32
+    let pids: [Int32]
+
+    func cpuSeconds() -> Double? {
+        let each = pids.map(cpuSeconds(of:))
+        return each.contains { $0 == nil } ? nil : each.reduce(0) { $0 + $1! }
+    }
+
+    func residentBytes() -> Int? {
+        let each = pids.map(residentBytes(of:))
+        return each.contains { $0 == nil } ? nil : each.reduce(0) { $0 + $1! }
+    }
 
     /// User plus system CPU seconds used so far.
-    func cpuSeconds() -> Double? {
+    private func cpuSeconds(of pid: Int32) -> Double? {
         guard let stat = read("/proc/\(pid)/stat"), let end = stat.lastIndex(of: ")") else { return nil }
         // Fields after the command name; utime and stime are fields 14 and 15 of the line.
         let fields = stat[stat.index(after: end)...].split(separator: " ")
@@ -16,7 +27,7 @@ struct ProcessStats {
     }
 
     /// Resident set size in bytes.
-    func residentBytes() -> Int? {
+    private func residentBytes(of pid: Int32) -> Int? {
         guard let status = read("/proc/\(pid)/status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }

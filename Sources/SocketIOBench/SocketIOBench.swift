@@ -26,6 +26,24 @@ struct Target: ParsableArguments {
     @Option(help: "A label for the server in the output.") var label = "server"
     @Option(help: "Connections opened at once while connecting.") var connectConcurrency = 200
     @Option(help: "Comma-separated loopback source addresses to spread connections over.") var sources = ""
+    @Option(help: "More ports, comma-separated: clients are spread over --port and these in turn (the nodes of a cluster).")
+    var morePorts = ""
+    @Option(help: "More process ids, comma-separated, whose CPU and memory count with --server-pid's (a cluster's other nodes, Redis).")
+    var morePids = ""
+
+    @Option(help: "Every client but the first (the sender) on this port; the sender on --port.") var receiversPort: Int?
+
+    /// The port of client `index`.
+    func port(for index: Int) -> Int {
+        if let receiversPort, index > 0 { return receiversPort }
+        let ports = [port] + morePorts.split(separator: ",").compactMap { Int($0) }
+        return ports[index % ports.count]
+    }
+
+    /// CPU and memory of the server's processes, summed.
+    var stats: ProcessStats? {
+        serverPid.map { ProcessStats(pids: [$0] + morePids.split(separator: ",").compactMap { Int32($0) }) }
+    }
 }
 
 /// Connects `count` clients, `concurrency` at a time; returns the seconds it took.
@@ -48,7 +66,9 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
     while next < count {
         let client = newClients[next]
         let source = sources.isEmpty ? nil : sources[next % sources.count]
-        inFlight.append(BenchClient.connect(host: target.host, port: target.port, path: target.path, client: client, group: group, localAddress: source))
+        inFlight.append(
+            BenchClient.connect(host: target.host, port: target.port(for: client.index), path: target.path, client: client, group: group, localAddress: source)
+        )
         next += 1
         if inFlight.count >= target.connectConcurrency {
             for future in inFlight {
@@ -111,7 +131,7 @@ struct Idle: AsyncParsableCommand {
     func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let load = Load(loop: group.next())
-        let stats = target.serverPid.map(ProcessStats.init)
+        let stats = target.stats
         let rssBefore = stats?.residentBytes()
         let firstTenth = max(1, connections / 10)
         var connectSeconds = try await connectAll(load, target: target, count: firstTenth, group: group)
@@ -151,7 +171,7 @@ struct Fanout: AsyncParsableCommand {
     func run() async throws {
         let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders)
         try await sleepSeconds(1)
-        let stats = target.serverPid.map(ProcessStats.init)
+        let stats = target.stats
 
         let started = Load.now()
         let rate = self.rate
@@ -211,7 +231,7 @@ struct Chat: AsyncParsableCommand {
         let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders)
         let senders = self.senders
         try await sleepSeconds(1)
-        let stats = target.serverPid.map(ProcessStats.init)
+        let stats = target.stats
         let window = self.window
         let (cpu0, t0) = try await load.loop.submit { (stats?.cpuSeconds(), Load.now()) }.get()
         let ticker = load.loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { _ in
@@ -257,6 +277,10 @@ struct Storm: AsyncParsableCommand {
     @Option(help: "Clients cut and reconnected.") var clients = 1000
     @Option(help: "Messages sent before the cut.") var before = 20
     @Option(help: "Messages sent while the clients are away.") var during = 50
+    @Option(help: "A node failure instead of cut links: the receivers' node (--receivers-port), SIGKILLed.")
+    var killPid: Int32?
+    @Option(help: "With --kill-pid: comma-separated ports the receivers come back to, in turn (through no balancer).")
+    var reconnectPorts = ""
 
     func run() async throws {
         let (receivers, before, during) = (self.clients, self.before, self.during)
@@ -264,11 +288,15 @@ struct Storm: AsyncParsableCommand {
         for _ in 0..<before { try await load.loop.submit { load.send(from: 0) }.get() }
         try await waitUntil(load, timeout: 30) { load.acked == before && load.unique[1...].allSatisfy { $0 >= before } }
 
-        let stats = target.serverPid.map(ProcessStats.init)
+        let stats = target.stats
         let sidsBefore = try await load.loop.submit { load.clients.map { $0.answerField("sid") ?? "" } }.get()
         try await load.loop.submit {
             load.closed = 0
-            for client in load.clients.dropFirst() { client.cut() }
+            if let pid = killPid {
+                kill(pid, SIGKILL)
+            } else {
+                for client in load.clients.dropFirst() { client.cut() }
+            }
         }.get()
         try await waitUntil(load, timeout: 30) { load.closed >= receivers }
         for _ in 0..<during { try await load.loop.submit { load.send(from: 0) }.get() }
@@ -296,7 +324,7 @@ struct Storm: AsyncParsableCommand {
             let resumed = zip(sidsBefore.dropFirst(), load.clients.dropFirst()).filter { $0 == ($1.answerField("sid") ?? "") }.count
             let missed = load.unique[1...].map { max(before + during - $0, 0) }.reduce(0, +)
             return json([
-                "scenario": "storm", "server": target.label, "clients": receivers, "messages_before": before, "messages_during": during,
+                "scenario": killPid == nil ? "storm" : "failover", "server": target.label, "clients": receivers, "messages_before": before, "messages_during": during,
                 "seconds_until_all_caught_up": seconds, "resumed_sessions": resumed, "reconnected": load.connected - 1,
                 "missed_total": missed, "duplicates_total": load.duplicates[1...].reduce(0, +),
                 "server_cpu_seconds": cpu0.flatMap { c0 in cpu1.map { $0 - c0 } },
@@ -306,12 +334,21 @@ struct Storm: AsyncParsableCommand {
         try await group.shutdownGracefully()
     }
 
+    /// Where client `index` comes back to: its own node, or after a node failure one of
+    /// `reconnectPorts` in turn.
+    private func reconnectPort(_ index: Int) -> Int {
+        let ports = reconnectPorts.split(separator: ",").compactMap { Int($0) }
+        return ports.isEmpty ? target.port(for: index) : ports[index % ports.count]
+    }
+
     private func reconnect(_ clients: [BenchClient], load: Load, group: any EventLoopGroup) async throws {
         let sources = target.sources.split(separator: ",").map(String.init)
         var futures: [EventLoopFuture<any Channel>] = []
         for (n, client) in clients.enumerated() {
             let source = sources.isEmpty ? nil : sources[n % sources.count]
-            futures.append(BenchClient.connect(host: target.host, port: target.port, path: target.path, client: client, group: group, localAddress: source))
+            futures.append(
+                BenchClient.connect(host: target.host, port: reconnectPort(client.index), path: target.path, client: client, group: group, localAddress: source)
+            )
         }
         for future in futures {
             do { _ = try await future.get() } catch { FileHandleStderr.write("reconnect failed: \(error)\n") }
@@ -320,11 +357,13 @@ struct Storm: AsyncParsableCommand {
 }
 
 /// Polls `condition` on the load's loop until it holds or `timeout` seconds pass.
-func waitUntil(_ load: Load, timeout: Double, _ condition: @escaping @Sendable () -> Bool) async throws {
+func waitUntil(
+    _ load: Load, timeout: Double, line: Int = #line, _ condition: @escaping @Sendable () -> Bool
+) async throws {
     let deadline = Load.now() + UInt64(timeout * 1e9)
     while try await !load.loop.submit(condition).get() {
         if Load.now() > deadline {
-            FileHandleStderr.write("timed out waiting\n")
+            FileHandleStderr.write("timed out waiting (SocketIOBench.swift:\(line))\n")
             return
         }
         try await sleepSeconds(0.01)

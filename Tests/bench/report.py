@@ -80,6 +80,17 @@ def main():
                 f"{fmt(r['missed_total'])} | {fmt(r['duplicates_total'])} | {fmt(r['server_cpu_seconds'])} |"
             )
 
+    failover = [r for r in results if r["scenario"] == "failover"]
+    if failover:
+        out.append("\n## Several nodes: a node SIGKILLed (its clients come back to the two others, 50 messages sent meanwhile)\n")
+        out.append("| server | clients | back and caught up in | sessions recovered | missed | duplicates | CPU s (nodes and Redis) |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in failover:
+            out.append(
+                f"| {r['server']} | {fmt(r['clients'])} | {fmt(r['seconds_until_all_caught_up'])} s | {fmt(r['resumed_sessions'])} | "
+                f"{fmt(r['missed_total'])} | {fmt(r['duplicates_total'])} | {fmt(r['server_cpu_seconds'])} |"
+            )
+
     out.append("\n## The durable chat path (50 senders, 4 messages in flight each)\n")
     out.append("| server | store | acked msg/s | ack latency p50 / p99 / max | server CPU s |")
     out.append("| --- | --- | --- | --- | --- |")
@@ -180,6 +191,15 @@ def targets(results):
             f"- Hostile packets within 3 × Node's figure, no heartbeat missed: the 80,000-key object held "
             f"{fmt(object_keys and object_keys['hold_ms'])} ms (Node 50 ms); the worst packet ({worst['packet']}) "
             f"{worst['hold_ms']:.1f} ms; {dropped} observers dropped, {verdict(ok)}."
+        )
+    one = find(results, "fanout", "swift-mariadb-1-node", receivers=200)
+    three = find(results, "fanout", "swift-cluster-3-nodes", receivers=200)
+    if one and three and one.get("server_cpu_ms_per_1000_delivered"):
+        ratio = three["server_cpu_ms_per_1000_delivered"] / one["server_cpu_ms_per_1000_delivered"]
+        ok = ratio <= 1.5 and three["lost_total"] == 0
+        lines.append(
+            f"- Three nodes ≤ 1.5 × one node's CPU per delivery (nodes and Redis summed), 0 lost: {ratio:.2f} ×, "
+            f"{three['lost_total']} lost, p50 / p99 {three['latency_p50_ms']:.1f} / {three['latency_p99_ms']:.1f} ms, {verdict(ok)}."
         )
     maria = find(results, "chat", "swift", store="mariadb")
     if maria:

@@ -80,6 +80,8 @@ frontend chat
     default_backend nodes
 backend nodes
     balance roundrobin
+    option redispatch
+    retries 2
     cookie SERVERID insert indirect nocache
 {servers}
 """

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import requests
 import socketio
 from chat_support import ChatClient
 from cluster_support import ChatCluster
@@ -217,3 +218,86 @@ def test_redis_restarted_mid_traffic_every_client_ends_with_every_message_once(c
     for reader in readers:
         reader.finish()
     check_one_order(cluster, readers, writers)
+
+
+def connected_sockets(url):
+    text = requests.get(url + "/metrics", timeout=5).text
+    line = next((line for line in text.splitlines() if line.startswith("socketio_sockets_connected")), None)
+    return int(float(line.split()[-1])) if line else 0  # absent until the node's first socket
+
+
+def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
+    """HAProxy with a cookie in front of three nodes: polling-only clients (every request of
+    a session must reach its node), WebSocket-only ones, and clients that start on polling
+    and upgrade carrying the cookie; spread over the nodes, they all chat together."""
+    cluster = ChatCluster(count=3, balancer=True)
+    try:
+        balancer = Node(cluster.balancer.url)
+        clients = [
+            ChatClient(balancer, f"{kind}{i}", transports=transports)
+            for i in range(3)
+            for kind, transports in (("polling", ("polling",)), ("ws", ("websocket",)), ("upgrade", ("polling", "websocket")))
+        ]
+        time.sleep(0.5)  # upgrades complete
+        assert [client.client.transport() for client in clients[2::3]] == ["websocket"] * 3
+        per_node = [connected_sockets(url) for url in cluster.urls]
+        assert sum(per_node) == 9 and all(count >= 2 for count in per_node), per_node
+        for index, client in enumerate(clients):
+            client.send(f"message {index}")
+        for client in clients:
+            got = client.wait_for(9)
+            assert sorted(row[0] for row in got) == sorted(f"message {i}" for i in range(9))
+            assert [row[1] for row in got] == sorted(row[1] for row in got)
+        for client in clients:
+            client.close()
+    finally:
+        cluster.close()
+
+
+def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_killed(browser, static_dir):
+    """The official client in Chromium, through HAProxy: two people on two nodes (polling,
+    then the upgrade), and one node SIGKILLed: its page is recovered through the balancer on
+    another node and shown exactly what it missed."""
+    from test_browser_chat import ARTIFACTS, Page
+
+    cluster = ChatCluster(count=3, balancer=True)
+    try:
+        ada = Page(browser(), cluster.balancer.url, "ada")
+        bob = Page(browser(), cluster.balancer.url, "bob")
+        per_node = [connected_sockets(url) for url in cluster.urls]
+        assert sorted(per_node) == [0, 1, 1], per_node  # one page per node
+        for page in (ada, bob):  # polling first, then the upgrade through the balancer
+            deadline = time.monotonic() + 10
+            while page.driver.execute_script("return socket.io.engine.transport.name") != "websocket":
+                assert time.monotonic() < deadline, "no upgrade"
+                time.sleep(0.05)
+        expected = []
+        for i in range(3):  # taking turns, each turn seen before the next
+            for page in (ada, bob):
+                page.send(f"{page.username} {i}")
+                expected.append([page.username, f"{page.username} {i}"])
+            bob.wait_for_messages(len(expected))
+        assert ada.wait_for_messages(6) == expected
+        ada.screenshot("cluster-ada")
+        bob.screenshot("cluster-bob")
+
+        # Ada's node dies; Bob goes on; Ada's page reconnects elsewhere and catches up.
+        ada_node = int(ada.driver.get_cookie("SERVERID")["value"][1:])  # HAProxy's stickiness cookie
+        assert ada_node != int(bob.driver.get_cookie("SERVERID")["value"][1:])
+        ada_id = ada.driver.execute_script("return socket.id")
+        cluster.kill(ada_node)
+        for i in range(3):
+            bob.send(f"while ada's node is down {i}")
+            expected.append(["bob", f"while ada's node is down {i}"])
+        ada.wait_for_status("connected", timeout=30)
+        assert ada.wait_for_messages(len(expected), timeout=30) == expected
+        # Recovered on another node: the same socket, its session read from Redis, where
+        # it was kept while connected (the killed node wrote nothing at the end).
+        assert ada.driver.execute_script("return [socket.recovered, socket.id]") == [True, ada_id]
+        ada.send("back")
+        expected.append(["ada", "back"])
+        assert bob.wait_for_messages(len(expected)) == expected
+        ada.screenshot("cluster-ada-after-node-killed")
+        assert ARTIFACTS.exists()
+    finally:
+        cluster.close()

@@ -21,6 +21,21 @@ def test_compose_file_is_valid():
     assert "DATABASE_URL: mysql://chat:chatpw@mysql:3306/chat" in config
     assert "condition: service_healthy" in config
     assert "3000:3000" in config or "published: 3000" in config
+    # A cluster: Redis, three nodes sharing it and the database, HAProxy in front.
+    assert "image: redis:7" in config and "image: haproxy:2.6" in config
+    for node in ("chat1", "chat2", "chat3"):
+        assert f"  {node}:" in config
+    assert config.count("REDIS_URL: redis://redis:6379") == 3
+
+
+def test_the_balancer_configuration_is_valid_and_sticky():
+    haproxy = shutil.which("haproxy")
+    assert haproxy, "haproxy is missing: scripts/test.sh installs it"
+    path = ROOT / "deploy" / "haproxy.cfg"
+    result = subprocess.run([haproxy, "-c", "-f", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = path.read_text()
+    assert "cookie SERVERID insert" in text and "timeout tunnel" in text
 
 
 def test_dockerfile_builds_with_the_readme_script():
