@@ -159,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "SocketIOTestbed",
             dependencies: [
-                "SocketIO",
+                "SocketIO", "SocketIORedis", "Redis",
                 "EngineIO",
                 "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -70,7 +70,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         group.maximumGracefulShutdownDuration = .seconds(15)
         group.maximumCancellationDuration = .seconds(5)
         try await ServiceGroup(configuration: group).run()
-        cluster?.shutdown()
+        try? await cluster?.shutdown().get()
         logger.info("stopped")
     }
 

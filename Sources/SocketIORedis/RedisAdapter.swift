@@ -3,12 +3,6 @@ import NIOCore
 import Redis
 import SocketIO
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One namespace's adapter on a Redis cluster (see `RedisCluster`).
 ///
 /// **Order.** A recoverable broadcast is numbered, logged and published by one Lua script:
@@ -118,6 +112,117 @@ final class RedisAdapter: SocketIOAdapter {
         }
     }
 
+    // MARK: Requests to the other nodes
+
+    /// A request waiting for the other nodes' answers.
+    private struct PendingRequest {
+        let expected: Int
+        var answers: [JSONValue] = []
+        let promise: EventLoopPromise<[JSONValue]>
+    }
+
+    private let pendingRequests = NIOLockedValueBox<[String: PendingRequest]>([:])
+
+    /// Publishes `request` to the other nodes and waits for each live one's answer (see
+    /// `RedisCluster.nodeCount`), at most `timeout`.
+    private func ask(_ request: JSONValue, timeout: TimeAmount) async throws -> [JSONValue] {
+        // Counted now, not at the last heartbeat: a node that joined since must answer too.
+        let expected = ((try? await cluster.refreshNodeCount().get()) ?? cluster.nodeCount) - 1
+        guard expected > 0 else { return [] }
+        let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let promise = group.any().makePromise(of: [JSONValue].self)
+        pendingRequests.withLockedValue { $0[id] = PendingRequest(expected: expected, promise: promise) }
+        let timer = group.any().scheduleTask(in: timeout) { [pendingRequests] in
+            guard let pending = pendingRequests.withLockedValue({ $0.removeValue(forKey: id) }) else { return }
+            pending.promise.fail(SocketIOClusterTimeout(received: pending.answers.count, expected: pending.expected))
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + request.jsonText).whenFailure { [pendingRequests] error in
+            pendingRequests.withLockedValue { $0.removeValue(forKey: id) }?.promise.fail(error)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    /// Another node's request: performed here, answered on the channel.
+    private func answer(_ request: JSONObject, id: String, to node: String) {
+        let host = self.host
+        Task {
+            var reply: JSONObject = [:]
+            switch request["op"]?.stringValue {
+            case "event":
+                reply["args"] = .array(await host.receivedServerSideEventWithAck(request["args"]?.arrayValue ?? []) ?? [])
+            case let op?:
+                guard let operation = Self.operation(op, request) else { return }
+                let described = await host.perform(operation, on: Self.filter(request))
+                if operation == .fetch { reply["sockets"] = .array(described.map(Self.json(of:))) }
+            case nil:
+                return
+            }
+            _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + JSONValue.object(reply).jsonText)
+        }
+    }
+
+    private func answered(id: String, _ reply: JSONValue) {
+        let done = pendingRequests.withLockedValue { pending -> PendingRequest? in
+            guard var request = pending[id] else { return nil }
+            request.answers.append(reply)
+            guard request.answers.count >= request.expected else {
+                pending[id] = request
+                return nil
+            }
+            pending[id] = nil
+            return request
+        }
+        done?.promise.succeed(done!.answers)
+    }
+
+    func serverSideEmitWithAck(_ arguments: [JSONValue], timeout: TimeAmount) async throws -> [[JSONValue]] {
+        try await ask(["op": "event", "args": .array(arguments)], timeout: timeout).map { $0["args"]?.arrayValue ?? [] }
+    }
+
+    func perform(_ operation: SocketOperation, on filter: BroadcastFilter, timeout: TimeAmount) async throws -> [SocketDescription] {
+        var request: JSONObject = ["rooms": .array(filter.rooms.sorted().map(JSONValue.string)), "except": .array(filter.except.sorted().map(JSONValue.string))]
+        switch operation {
+        case .fetch: request["op"] = "fetch"
+        case .join(let rooms): (request["op"], request["names"]) = ("join", .array(rooms.map(JSONValue.string)))
+        case .leave(let rooms): (request["op"], request["names"]) = ("leave", .array(rooms.map(JSONValue.string)))
+        case .disconnect(let close): (request["op"], request["close"]) = ("disconnect", .bool(close))
+        }
+        let local = await host.perform(operation, on: filter)
+        let remote = try await ask(.object(request), timeout: timeout)
+        return local + remote.flatMap { ($0["sockets"]?.arrayValue ?? []).compactMap(Self.description(from:)) }
+    }
+
+    static func operation(_ name: String, _ request: JSONObject) -> SocketOperation? {
+        let names = (request["names"]?.arrayValue ?? []).compactMap(\.stringValue)
+        switch name {
+        case "fetch": return .fetch
+        case "join": return .join(names)
+        case "leave": return .leave(names)
+        case "disconnect": return .disconnect(close: request["close"] == .bool(true))
+        default: return nil
+        }
+    }
+
+    static func filter(_ request: JSONObject) -> BroadcastFilter {
+        BroadcastFilter(
+            rooms: Set((request["rooms"]?.arrayValue ?? []).compactMap(\.stringValue)),
+            except: Set((request["except"]?.arrayValue ?? []).compactMap(\.stringValue))
+        )
+    }
+
+    static func json(of socket: SocketDescription) -> JSONValue {
+        ["id": .string(socket.id), "rooms": .array(socket.rooms.sorted().map(JSONValue.string)), "data": socket.data, "auth": .object(socket.auth)]
+    }
+
+    static func description(from value: JSONValue) -> SocketDescription? {
+        guard let id = value["id"]?.stringValue else { return nil }
+        return SocketDescription(
+            id: id, rooms: Set((value["rooms"]?.arrayValue ?? []).compactMap(\.stringValue)), data: value["data"] ?? .null,
+            auth: value["auth"]?.objectValue ?? [:]
+        )
+    }
+
     func serverSideEmit(_ arguments: [JSONValue]) {
         _ = cluster.send("PUBLISH", keys.channel, "event:\(cluster.nodeID):" + JSONValue.array(arguments).jsonText)
     }
@@ -133,6 +238,17 @@ final class RedisAdapter: SocketIOAdapter {
                 let arguments = (try? JSONParser.parse(String(text[text.index(after: colon)...])))?.arrayValue
             else { return }
             host.receivedServerSideEvent(arguments)
+            return
+        }
+        for kind in ["request:", "response:"] where payload.readableBytesView.starts(with: kind.utf8) {
+            // `request:<from node>:<id>:<JSON>`, `response:<to node>:<id>:<JSON>`.
+            let parts = String(buffer: payload).split(separator: ":", maxSplits: 3).map(String.init)
+            guard parts.count == 4, let body = try? JSONParser.parse(parts[3]) else { return }
+            if kind == "request:" {
+                if parts[1] != cluster.nodeID, let request = body.objectValue { answer(request, id: parts[2], to: parts[1]) }
+            } else if parts[1] == cluster.nodeID {
+                answered(id: parts[2], body)
+            }
             return
         }
         if payload.readableBytesView.starts(with: "takeover:".utf8) {
@@ -317,7 +433,7 @@ final class RedisAdapter: SocketIOAdapter {
         // This node does not reach back that far (it started later): the log does.
         guard let entries = try? await readLog(from: "0-\(sequence)", through: UInt64.max >> 1, into: []).get(),
             let first = entries.first, first.sequence == sequence,
-            first.time + recovery.maxDisconnectionDuration.nanoseconds / 1_000_000 >= Self.milliseconds()
+            first.time + recovery.maxDisconnectionDuration.nanoseconds / 1_000_000 >= RedisCluster.milliseconds()
         else { return nil }
         let missed = entries.dropFirst().filter { $0.message.filter.includes(session.rooms, at: $0.sequence) }
         return RestoredSession(
@@ -328,11 +444,5 @@ final class RedisAdapter: SocketIOAdapter {
 
     func packets(after offset: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
         state.withLockedValue { $0.buffer?.packets(following: offset, for: memberships) }
-    }
-
-    private static func milliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -3,6 +3,12 @@ import NIOCore
 import Redis
 import SocketIO
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The nodes that share one Redis (and one key prefix) form a cluster: a broadcast on any
 /// of them reaches the sockets of all, and a session kept by one is recovered by any other.
 ///
@@ -16,6 +22,8 @@ public final class RedisCluster: Sendable {
         public var keyPrefix: String = "socket.io"
         /// The bound on every Redis command.
         public var commandTimeout: TimeAmount = .seconds(5)
+        /// How often this node says it is alive (a node silent for three is dropped).
+        public var heartbeatInterval: TimeAmount = .seconds(5)
 
         public init(address: RedisAddress) {
             self.address = address
@@ -32,6 +40,13 @@ public final class RedisCluster: Sendable {
     private let group: any EventLoopGroup
     private let firstSubscription: EventLoopPromise<Void>
     private let firstConnection: EventLoopPromise<Void>
+    private let firstHeartbeat: EventLoopPromise<Void>
+    private let liveNodes = NIOLockedValueBox(1)
+    private let heartbeats = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let lastHeartbeat = NIOLockedValueBox<Int64>(0)
+    /// A heartbeat has gone through (until then one is tried every fifth of an interval).
+    private let hasCounted = NIOLockedValueBox(false)
+    private let keys: ClusterKeys
     private let waiters: Waiters
 
     public init(configuration: Configuration, group: any EventLoopGroup) {
@@ -43,6 +58,8 @@ public final class RedisCluster: Sendable {
         let firstConnection = group.any().makePromise(of: Void.self)
         self.firstSubscription = firstSubscription
         self.firstConnection = firstConnection
+        self.firstHeartbeat = group.any().makePromise(of: Void.self)
+        self.keys = ClusterKeys(prefix: configuration.keyPrefix, namespace: "")
         self.commands = RedisClient(
             address: configuration.address, group: group,
             onConnect: { connection in
@@ -77,26 +94,51 @@ public final class RedisCluster: Sendable {
         waiters.isConnected.withLockedValue { [commands, subscriber] in $0 = { commands.isConnected && subscriber.isConnected } }
         commands.start()
         subscriber.start()
+        let interval = configuration.heartbeatInterval
+        let task = group.any().scheduleRepeatedTask(initialDelay: .zero, delay: .nanoseconds(interval.nanoseconds / 5)) { [weak self] _ in
+            // Often at first (until the command connection is up), then every interval.
+            guard let self else { return }
+            if self.hasCounted.withLockedValue({ $0 }) && !self.heartbeatDue() { return }
+            self.heartbeat()
+        }
+        heartbeats.withLockedValue { $0 = task }
     }
 
-    public func shutdown() {
+    /// Whether a heartbeat interval has passed since the last one written.
+    private func heartbeatDue() -> Bool {
+        let now = Self.milliseconds()
+        return lastHeartbeat.withLockedValue { last in
+            guard now - last >= configuration.heartbeatInterval.nanoseconds / 1_000_000 else { return false }
+            last = now
+            return true
+        }
+    }
+
+    /// Leaves the cluster (the others stop counting this node at once) and closes both
+    /// connections; the future completes when that is done, or when Redis did not answer.
+    @discardableResult
+    public func shutdown() -> EventLoopFuture<Void> {
         // Dropping the adapters also ends their references back to the cluster.
         let all = adapters.withLockedValue { adapters in
             defer { adapters = [:] }
             return Array(adapters.values)
         }
         for adapter in all { adapter.stop() }
-        subscriber.shutdown()
-        commands.shutdown()
-        firstSubscription.fail(RedisError.disconnected)  // if they never came
-        firstConnection.fail(RedisError.disconnected)
-        waiters.fail()
+        heartbeats.withLockedValue { $0?.cancel() }
+        return send("HDEL", keys.nodes, nodeID).map { _ in () }.recover { _ in () }.map {
+            self.subscriber.shutdown()
+            self.commands.shutdown()
+            self.firstSubscription.fail(RedisError.disconnected)  // if they never came
+            self.firstConnection.fail(RedisError.disconnected)
+            self.firstHeartbeat.fail(RedisError.disconnected)
+            self.waiters.fail()
+        }
     }
 
     /// Succeeds once both connections first came up and the namespaces that exist by then
     /// are subscribed: from then on this node takes part in the cluster's broadcasts.
     public var ready: EventLoopFuture<Void> {
-        firstSubscription.futureResult.and(firstConnection.futureResult).map { _ in () }
+        firstSubscription.futureResult.and(firstConnection.futureResult).and(firstHeartbeat.futureResult).map { _ in () }
     }
 
     /// Succeeds when both connections are up and subscribed (at once if they are now):
@@ -106,6 +148,49 @@ public final class RedisCluster: Sendable {
         waiters.add(promise)
         if isConnected { waiters.connected() }
         return promise.futureResult
+    }
+
+    /// How many nodes the cluster has now, this one included: those whose heartbeat (every
+    /// `heartbeatInterval`, in a Redis hash) is recent; a node silent for three intervals
+    /// is dropped. Requests to the other nodes wait for this many answers less one.
+    public var nodeCount: Int { liveNodes.withLockedValue { $0 } }
+
+    /// Writes this node's heartbeat and counts the live nodes now, rather than at the next
+    /// interval (after nodes were added, say).
+    @discardableResult
+    public func refreshNodeCount() -> EventLoopFuture<Int> {
+        heartbeat().map { self.nodeCount }
+    }
+
+    /// Writes this node's heartbeat and counts the live ones.
+    @discardableResult
+    private func heartbeat() -> EventLoopFuture<Void> {
+        let now = Self.milliseconds()
+        let interval = configuration.heartbeatInterval.nanoseconds / 1_000_000
+        let key = keys.nodes
+        return send("HSET", key, nodeID, String(now)).flatMap { _ in self.send("HGETALL", key) }.map { reply in
+            let fields = reply.array ?? []
+            var live = 0
+            var stale: [String] = []
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                guard let node = fields[index].string else { continue }
+                if let seen = fields[index + 1].string.flatMap({ Int64($0) }), now - seen <= 3 * interval {
+                    live += 1
+                } else {
+                    stale.append(node)
+                }
+            }
+            self.liveNodes.withLockedValue { $0 = max(live, 1) }
+            self.hasCounted.withLockedValue { $0 = true }
+            if !stale.isEmpty { _ = self.send(["HDEL", key].map { ByteBuffer(string: $0) } + stale.map { ByteBuffer(string: $0) }) }
+            self.firstHeartbeat.succeed()
+        }
+    }
+
+    static func milliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Whether both connections are up.
@@ -159,7 +244,10 @@ struct ClusterKeys: Sendable {
     let log: String
     let sessionPrefix: String
 
+    let prefix: String
+
     init(prefix: String, namespace: String) {
+        self.prefix = prefix
         let base = "\(prefix)#\(namespace)#"
         channel = base
         sequence = base + "seq"
@@ -168,4 +256,7 @@ struct ClusterKeys: Sendable {
     }
 
     func session(_ pid: String) -> String { sessionPrefix + pid }
+
+    /// The cluster's heartbeats: node id → milliseconds since 1970.
+    var nodes: String { prefix + "#nodes" }
 }

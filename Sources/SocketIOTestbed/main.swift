@@ -9,7 +9,9 @@ import HTTPCommon
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Redis
 import SocketIO
+import SocketIORedis
 
 // A Socket.IO server that exercises the whole server API, driven by the interop tests
 // (python-socketio, and the JavaScript client in Chromium). Connection-state recovery is
@@ -27,6 +29,12 @@ var recovery = ConnectionStateRecovery()
 recovery.maxDisconnectionDuration = .milliseconds(Int64(ProcessInfo.processInfo.environment["RECOVERY_MS"] ?? "") ?? 120_000)
 recovery.maxBufferedPackets = Int(ProcessInfo.processInfo.environment["RECOVERY_MAX_PACKETS"] ?? "") ?? recovery.maxBufferedPackets
 configuration.connectionStateRecovery = recovery
+
+// REDIS_URL: a node of a cluster of testbeds sharing that Redis.
+let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisAddress.init(url:)).map {
+    RedisCluster(configuration: RedisCluster.Configuration(address: $0), group: MultiThreadedEventLoopGroup.singleton)
+}
+if let cluster { configuration.adapter = cluster.makeAdapter }
 
 /// Serves the files of one folder, for the browser tests.
 struct StaticFiles: HTTPFallbackResponder {
@@ -115,10 +123,45 @@ io.sockets.onConnection { socket in
         // How many sockets the main namespace has: lets a test see the server drop one.
         Task { event.ack?(.number(Double(await io.sockets.socketCount()))) }
     }
+    socket.on("fetch sockets") { event in
+        // Every socket of the cluster in the room given (all without one): [{id, rooms}].
+        let room = event.arguments.first?.stringValue
+        Task {
+            let target = room.map { io.sockets.to($0) } ?? io.sockets.broadcastOperator
+            let sockets = (try? await target.fetchSockets()) ?? []
+            event.ack?(.array(sockets.map { ["id": .string($0.id), "rooms": .array($0.rooms.sorted().map(JSONValue.string))] }))
+        }
+    }
+    socket.on("sockets join") { event in
+        // Makes the sockets of room `arguments[1]` (everyone without it) join `arguments[0]`.
+        guard let room = event.arguments.first?.stringValue else { return }
+        let target = event.arguments.dropFirst().first?.stringValue.map { io.sockets.to($0) } ?? io.sockets.broadcastOperator
+        Task {
+            try? await target.socketsJoin(room)
+            event.ack?()
+        }
+    }
+    socket.on("ask the nodes") { event in
+        // serverSideEmitWithAck("ping", arguments): the other nodes' answers.
+        Task {
+            do {
+                event.ack?(.array(try await io.sockets.serverSideEmitWithAck("ping", event.arguments).map(JSONValue.array)))
+            } catch {
+                event.ack?(["error": .string("\(error)")])
+            }
+        }
+    }
+    socket.on("node count") { event in
+        Task { event.ack?(.number(Double((try? await cluster?.refreshNodeCount().get()) ?? 1))) }
+    }
     socket.on("cut me") { _ in
         // Drops the transport without a Socket.IO DISCONNECT: a recoverable loss of link.
         socket.dropConnection()
     }
+}
+
+io.sockets.onServerSideEmitWithAck("ping") { arguments in
+    [.string("pong from \(ProcessInfo.processInfo.environment["PORT"] ?? "?")")] + arguments
 }
 
 io.of("/custom").onConnection { socket in
@@ -135,6 +178,8 @@ io.of("/private").onConnection { socket in
     socket.emit("welcome", "private")
 }
 
+cluster?.start()
+try await cluster?.ready.get()  // counted by the others before it takes clients
 let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
 let channel = try await io.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
 print("socketio-testbed listening on \(channel.localAddress.map { "\($0)" } ?? "?")")

@@ -68,4 +68,31 @@ import Testing
         one.to("lobby").emit("news", "live")
         #expect(try await back.events(1)[0].prefix(2) == ["news", "live"])
     }
+
+    @Test func socketOperationsReachTheSocketsOfEveryNode() async throws {
+        let (one, two) = (node(), node())
+        let (ada, bob) = (try await TestClient.webSocket(to: one), try await TestClient.webSocket(to: two))
+        try await ada.connect(auth: ["name": "ada"])
+        try await bob.connect(auth: ["name": "bob"])
+        #expect(Set(try await one.sockets.broadcastOperator.fetchSockets().compactMap { $0.auth["name"]?.stringValue }) == ["ada", "bob"])
+        try await one.sockets.broadcastOperator.socketsJoin("hall")
+        #expect(try await two.sockets.to("hall").fetchSockets().count == 2)
+        try await two.sockets.to("hall").socketsLeave("hall")
+        #expect(try await one.sockets.to("hall").fetchSockets().isEmpty)
+        try await two.sockets.broadcastOperator.disconnectSockets()
+        #expect(try await ada.nextText() == "41")
+        #expect(try await bob.nextText() == "41")
+    }
+
+    @Test func aProcessLocalAdapterActsOnItsOwnSockets() async throws {
+        var configuration = SocketIOConfiguration()
+        configuration.connectionStateRecovery = ConnectionStateRecovery()
+        let io = SocketIOServer(configuration: configuration)
+        let ada = try await TestClient.webSocket(to: io)
+        try await ada.connect(auth: ["name": "ada"])
+        try await io.sockets.broadcastOperator.socketsJoin("hall")
+        let sockets = try await io.sockets.to("hall").fetchSockets()
+        #expect(sockets.map { $0.auth["name"] } == ["ada"] && sockets[0].rooms.contains("hall"))
+        #expect(try await io.sockets.serverSideEmitWithAck("anyone", []).isEmpty)  // no other node
+    }
 }

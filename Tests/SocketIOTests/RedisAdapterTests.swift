@@ -112,7 +112,7 @@ import Testing
         let (one, two) = (try await node(), try await node())
         let (ada, answer, offset) = try await clientInTheLobby(of: one, hearing: two)
         // Node one dies: it can no longer write anything to Redis, not even at disconnect.
-        one.cluster.shutdown()
+        try await one.cluster.shutdown().get()
         try await ada.cut()
         for index in 0..<3 { two.io.sockets.to("lobby").emit("news", .number(Double(index))) }
         two.io.sockets.emit("news", "everyone")
@@ -174,5 +174,70 @@ extension RedisAdapterTests {
         one.io.sockets.broadcastOperator.local.emit("here", "only")
         #expect(try await ada.events(1)[0] == ["here", "only"])  // no offset: not kept for recovery
         #expect(try await bob.isQuiet(for: .milliseconds(200)))
+    }
+}
+
+extension RedisAdapterTests {
+    /// Three nodes that know of each other.
+    func threeNodes() async throws -> [Node] {
+        let nodes = [try await node(), try await node(), try await node()]
+        for node in nodes { #expect(try await node.cluster.refreshNodeCount().get() == 3) }
+        return nodes
+    }
+
+    @Test func socketsAreFetchedJoinedLeftAndDisconnectedOnEveryNode() async throws {
+        let nodes = try await threeNodes()
+        var clients: [TestClient] = []
+        for (index, node) in nodes.enumerated() {
+            let client = try await TestClient.webSocket(to: node.io)
+            try await client.connect(auth: ["name": .string("client \(index)")])
+            clients.append(client)
+        }
+        try await clients[2].send(#"421["join","lobby"]"#)
+        #expect(try await clients[2].nextText() == "431[]")
+
+        let everyone = try await nodes[0].io.sockets.broadcastOperator.fetchSockets()
+        #expect(Set(everyone.compactMap { $0.auth["name"]?.stringValue }) == ["client 0", "client 1", "client 2"])
+        let lobby = try await nodes[1].io.sockets.to("lobby").fetchSockets()
+        #expect(lobby.map { $0.auth["name"] } == ["client 2"] && lobby[0].rooms.contains("lobby"))
+
+        // Everyone but the lobby joins "hall", from node 0; a broadcast to the hall shows it.
+        try await nodes[0].io.sockets.except("lobby").socketsJoin("hall")
+        nodes[1].io.sockets.to("hall").emit("news", "hall")
+        for client in clients[0..<2] { #expect(try await client.events(1)[0].prefix(2) == ["news", "hall"]) }
+        #expect(try await clients[2].isQuiet(for: .milliseconds(200)))
+        try await nodes[2].io.sockets.to("hall").socketsLeave("hall")
+        #expect(try await nodes[2].io.sockets.to("hall").fetchSockets().isEmpty)
+
+        try await nodes[1].io.sockets.to("lobby").disconnectSockets()
+        #expect(try await clients[2].nextText() == "41")
+        #expect(try await nodes[0].io.sockets.broadcastOperator.fetchSockets().count == 2)
+    }
+
+    @Test func serverSideEventsWithAcksCollectEveryOtherNodesAnswer() async throws {
+        let nodes = try await threeNodes()
+        for (index, node) in nodes.enumerated() {
+            node.io.sockets.onServerSideEmitWithAck("who") { arguments in [.string("node \(index)"), arguments.first ?? .null] }
+        }
+        let answers = try await nodes[0].io.sockets.serverSideEmitWithAck("who", ["asked by 0"])
+        #expect(Set(answers.compactMap { $0.first?.stringValue }) == ["node 1", "node 2"])
+        #expect(answers.allSatisfy { $0.last == "asked by 0" })
+
+        // A node that does not answer in time: the others' answers are not enough.
+        nodes[2].io.sockets.onServerSideEmitWithAck("slow") { _ in
+            try? await Task.sleep(for: .seconds(2))
+            return []
+        }
+        nodes[1].io.sockets.onServerSideEmitWithAck("slow") { _ in [] }
+        await #expect(throws: SocketIOClusterTimeout(received: 1, expected: 2)) {
+            try await nodes[0].io.sockets.serverSideEmitWithAck("slow", [], timeout: .milliseconds(300))
+        }
+    }
+
+    @Test func aNodeThatLeavesIsNoLongerCounted() async throws {
+        let nodes = try await threeNodes()
+        try await nodes[2].cluster.shutdown().get()
+        #expect(try await nodes[0].cluster.refreshNodeCount().get() == 2)
+        #expect(try await nodes[0].io.sockets.serverSideEmitWithAck("anyone", []).count == 1)
     }
 }

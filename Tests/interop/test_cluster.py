@@ -11,7 +11,8 @@ import pytest
 import requests
 import socketio
 from chat_support import ChatClient
-from cluster_support import ChatCluster
+from cluster_support import ChatCluster, RedisServer
+from conftest import Server
 
 
 @pytest.fixture
@@ -301,3 +302,48 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
         assert ARTIFACTS.exists()
     finally:
         cluster.close()
+
+
+def test_python_socketio_clients_on_three_nodes_rooms_fetch_sockets_server_side_acks():
+    """socketio-testbed on three nodes sharing Redis (no database needed), a python-socketio
+    client on each: fetchSockets sees every node's sockets, socketsJoin from one node puts
+    sockets of others in a room that a broadcast then reaches, serverSideEmitWithAck
+    collects every other node's answer."""
+    redis = RedisServer()
+    nodes = [Server("socketio-testbed", {"REDIS_URL": redis.url}, recovery=True) for _ in range(3)]
+    clients = []
+    try:
+        inboxes = []
+        for node in nodes:
+            client = socketio.Client(reconnection=False)
+            inbox = []
+            client.on("room message", lambda *args, inbox=inbox: inbox.append(list(args)))
+            client.connect(node.url, transports=["websocket"], wait_timeout=5)
+            clients.append(client)
+            inboxes.append(inbox)
+        assert clients[0].call("node count", timeout=5) == 3
+        clients[2].call("join", "lobby", timeout=5)
+
+        everyone = clients[0].call("fetch sockets", timeout=5)
+        assert sorted(s["id"] for s in everyone) == sorted(c.get_sid() for c in clients)
+        lobby = clients[1].call("fetch sockets", "lobby", timeout=5)
+        assert [s["id"] for s in lobby] == [clients[2].get_sid()] and "lobby" in lobby[0]["rooms"]
+
+        clients[1].call("sockets join", "hall", timeout=5)  # everyone, on every node
+        clients[2].call("to room", ("hall", "for the hall"), timeout=5)  # to the room but itself
+        deadline = time.monotonic() + 5
+        heard = lambda inbox: any(m[:1] == ["for the hall"] for m in inbox)  # noqa: E731
+        while not (heard(inboxes[0]) and heard(inboxes[1])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert heard(inboxes[0]) and heard(inboxes[1]) and not heard(inboxes[2]), inboxes
+
+        answers = clients[0].call("ask the nodes", "hello", timeout=10)
+        assert sorted(a[0] for a in answers) == sorted(f"pong from {n.port}" for n in nodes[1:])
+        assert all(a[1] == "hello" for a in answers)
+    finally:
+        for client in clients:
+            client.disconnect()
+        for node in nodes:
+            node.assert_alive()
+            node.stop()
+        redis.close()

@@ -40,6 +40,10 @@ public final class InMemoryAdapter: SocketIOAdapter {
         }
     }
 
+    public func perform(_ operation: SocketOperation, on filter: BroadcastFilter, timeout: TimeAmount) async throws -> [SocketDescription] {
+        await host.perform(operation, on: filter)
+    }
+
     public func persistSession(_ session: PersistedSessionInfo) {
         guard let recovery else { return }
         let now = NIODeadline.now()

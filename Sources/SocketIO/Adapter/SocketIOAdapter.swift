@@ -39,6 +39,16 @@ public protocol SocketIOAdapter: Sendable {
     /// `receivedServerSideEvent`, in the order this node sent them.
     func serverSideEmit(_ arguments: [JSONValue])
 
+    /// Sends `[event, arguments…]` to the other nodes and returns each one's answer
+    /// (`receivedServerSideEventWithAck`); throws `SocketIOClusterTimeout` when fewer than
+    /// the cluster's other nodes answer within `timeout`.
+    func serverSideEmitWithAck(_ arguments: [JSONValue], timeout: TimeAmount) async throws -> [[JSONValue]]
+
+    /// Applies `operation` to the sockets `filter` selects on every node (this one through
+    /// `SocketIOAdapterHost.perform`); returns the descriptions `.fetch` asks for. Throws
+    /// `SocketIOClusterTimeout` when a node does not answer.
+    func perform(_ operation: SocketOperation, on filter: BroadcastFilter, timeout: TimeAmount) async throws -> [SocketDescription]
+
     /// Takes back a session, with the packets it missed after `offset` in order; nil when it
     /// cannot be recovered (unknown or expired, or its offset no longer kept). A session is
     /// restored once at most; a cluster adapter may hand it on while its socket is still
@@ -60,6 +70,8 @@ extension SocketIOAdapter {
     public func sessionEnded(pid: String) {}
     /// One process: no other node to tell.
     public func serverSideEmit(_ arguments: [JSONValue]) {}
+    /// One process: no other node to answer.
+    public func serverSideEmitWithAck(_ arguments: [JSONValue], timeout: TimeAmount) async throws -> [[JSONValue]] { [] }
 }
 
 /// What a namespace offers its adapter: delivery to the sockets of this process.
@@ -78,6 +90,13 @@ public protocol SocketIOAdapterHost: Sendable {
 
     /// `[event, arguments…]` that another node sent with `serverSideEmit`.
     func receivedServerSideEvent(_ arguments: [JSONValue])
+
+    /// `[event, arguments…]` that another node sent with `serverSideEmitWithAck`: this
+    /// node's answer, nil if it has no handler for the event.
+    func receivedServerSideEventWithAck(_ arguments: [JSONValue]) async -> [JSONValue]?
+
+    /// Applies `operation` to this process's sockets that `filter` selects.
+    func perform(_ operation: SocketOperation, on filter: BroadcastFilter) async -> [SocketDescription]
 
     /// The adapter is back in touch with the other nodes after losing them.
     func clusterResumed()

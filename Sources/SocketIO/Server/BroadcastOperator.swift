@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Chooses the recipients of a broadcast: `namespace.to("room").except("other").emit(…)`.
 /// A value; each call returns a new operator.
 public struct BroadcastOperator: Sendable {
@@ -42,6 +44,29 @@ public struct BroadcastOperator: Sendable {
         var next = self
         next.isLocal = true
         return next
+    }
+
+    // MARK: The chosen sockets, on every node
+
+    /// Describes the chosen sockets, on every node of the cluster (`fetchSockets`).
+    public func fetchSockets(timeout: TimeAmount = .seconds(5)) async throws -> [SocketDescription] {
+        try await namespace.adapter.perform(.fetch, on: filter, timeout: timeout)
+    }
+
+    /// Makes the chosen sockets, on every node, join `rooms` (`socketsJoin`).
+    public func socketsJoin(_ rooms: String..., timeout: TimeAmount = .seconds(5)) async throws {
+        _ = try await namespace.adapter.perform(.join(rooms), on: filter, timeout: timeout)
+    }
+
+    /// Makes the chosen sockets, on every node, leave `rooms` (`socketsLeave`).
+    public func socketsLeave(_ rooms: String..., timeout: TimeAmount = .seconds(5)) async throws {
+        _ = try await namespace.adapter.perform(.leave(rooms), on: filter, timeout: timeout)
+    }
+
+    /// Disconnects the chosen sockets, on every node (`disconnectSockets`); with `close`,
+    /// their whole connections.
+    public func disconnectSockets(close: Bool = false, timeout: TimeAmount = .seconds(5)) async throws {
+        _ = try await namespace.adapter.perform(.disconnect(close: close), on: filter, timeout: timeout)
     }
 
     public func emit(_ event: String, _ arguments: JSONValue...) {

@@ -24,6 +24,32 @@ final class LocalSockets: SocketIOAdapterHost {
         set { owner.withLockedValue { $0.value = newValue } }
     }
 
+    func perform(_ operation: SocketOperation, on filter: BroadcastFilter) async -> [SocketDescription] {
+        var described: [SocketDescription] = []
+        for shard in shards.values {
+            let found = try? await shard.eventLoop.submit { () -> [SocketDescription] in
+                let sockets = shard.sockets(matching: filter)
+                switch operation {
+                case .fetch:
+                    return sockets.map { SocketDescription(id: $0.id, rooms: $0.memberships.rooms, data: $0.data, auth: $0.handshake.auth) }
+                case .join(let rooms):
+                    for socket in sockets { for room in rooms { socket.join(room) } }
+                case .leave(let rooms):
+                    for socket in sockets { for room in rooms { socket.leave(room) } }
+                case .disconnect(let close):
+                    for socket in sockets { socket.disconnect(close: close) }
+                }
+                return []
+            }.get()
+            described += found ?? []
+        }
+        return described
+    }
+
+    func receivedServerSideEventWithAck(_ arguments: [JSONValue]) async -> [JSONValue]? {
+        await namespaceObject?.receivedServerSideEventWithAck(arguments)
+    }
+
     func receivedServerSideEvent(_ arguments: [JSONValue]) {
         namespaceObject?.receivedServerSideEvent(arguments)
     }

@@ -20,11 +20,14 @@ public final class SocketIONamespace: Sendable {
         var middlewares: [Middleware] = []
         var connection: [ConnectionHandler] = []
         var serverSide: [(event: String, handler: ServerSideHandler)] = []
+        var serverSideWithAck: [(event: String, handler: ServerSideAckHandler)] = []
         var resumed: [@Sendable () -> Void] = []
     }
 
     /// Receives the arguments of an event another node sent with `serverSideEmit`.
     public typealias ServerSideHandler = @Sendable ([JSONValue]) -> Void
+    /// Answers an event another node sent with `serverSideEmitWithAck`.
+    public typealias ServerSideAckHandler = @Sendable ([JSONValue]) async -> [JSONValue]
 
     private let handlers = NIOLockedValueBox(Handlers())
 
@@ -62,6 +65,27 @@ public final class SocketIONamespace: Sendable {
     /// particular thread, in the order the sending node emitted.
     public func onServerSideEmit(_ event: String, _ handler: @escaping ServerSideHandler) {
         handlers.withLockedValue { $0.serverSide.append((event, handler)) }
+    }
+
+    /// Sends an event to the other nodes and returns their answers, one per node (each
+    /// node's first `onServerSideEmitWithAck` handler for it), as socket.io's
+    /// `serverSideEmitWithAck`. Throws `SocketIOClusterTimeout` when not every other node
+    /// answers within `timeout`; with a process-local adapter, no node answers: [].
+    public func serverSideEmitWithAck(_ event: String, _ arguments: [JSONValue], timeout: TimeAmount = .seconds(5)) async throws -> [[JSONValue]] {
+        try await adapter.serverSideEmitWithAck([.string(event)] + arguments, timeout: timeout)
+    }
+
+    /// Adds the answering handler for `event` sent by other nodes with
+    /// `serverSideEmitWithAck`.
+    public func onServerSideEmitWithAck(_ event: String, _ handler: @escaping ServerSideAckHandler) {
+        handlers.withLockedValue { $0.serverSideWithAck.append((event, handler)) }
+    }
+
+    func receivedServerSideEventWithAck(_ arguments: [JSONValue]) async -> [JSONValue]? {
+        guard case .string(let event)? = arguments.first,
+            let handler = handlers.withLockedValue({ $0.serverSideWithAck.first { $0.event == event }?.handler })
+        else { return nil }
+        return await handler(Array(arguments.dropFirst()))
     }
 
     /// Adds a handler called when this node is back in its cluster after losing it (the

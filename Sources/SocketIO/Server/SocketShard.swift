@@ -62,6 +62,21 @@ final class SocketShard: @unchecked Sendable {
         for room in socket.memberships.since.keys { removeMember(socket.id, from: room) }
     }
 
+    /// The sockets here that a broadcast with `filter` would reach now (no offset).
+    func sockets(matching filter: BroadcastFilter) -> [SocketIOSocket] {
+        eventLoop.assertInEventLoop()
+        if filter.rooms.isEmpty { return sockets.values.filter { filter.includes($0.memberships, at: nil) } }
+        var seen = Set<String>()
+        var found: [SocketIOSocket] = []
+        for room in filter.rooms {
+            forEachMember(of: room, at: nil) { socket in
+                guard seen.insert(socket.id).inserted, filter.includes(socket.memberships, at: nil) else { return }
+                found.append(socket)
+            }
+        }
+        return found
+    }
+
     func socket(id: String) -> SocketIOSocket? {
         eventLoop.assertInEventLoop()
         return sockets[id]

@@ -55,6 +55,10 @@ final class MessageBus: Sendable {
         }
     }
 
+    func nodes(of namespace: String) -> [any SocketIOAdapterHost] {
+        state.withLockedValue { $0.namespaces[namespace]?.nodes ?? [] }
+    }
+
     func persist(_ session: PersistedSessionInfo) {
         state.withLockedValue { $0.sessions[session.pid] = session }
     }
@@ -100,5 +104,11 @@ final class BusAdapter: SocketIOAdapter {
 
     func packets(after offset: UInt64, for memberships: RoomMemberships) -> (packets: [EncodedSocketIOPacket], through: UInt64)? {
         bus.packets(after: offset, for: memberships, namespace: host.namespace)
+    }
+
+    func perform(_ operation: SocketOperation, on filter: BroadcastFilter, timeout: TimeAmount) async throws -> [SocketDescription] {
+        var described: [SocketDescription] = []
+        for node in bus.nodes(of: host.namespace) { described += await node.perform(operation, on: filter) }
+        return described
     }
 }
