@@ -149,6 +149,15 @@ final class RedisAdapter: SocketIOAdapter {
         Task {
             var reply: JSONObject = [:]
             switch request["op"]?.stringValue {
+            case "ack":
+                // A broadcast with acks: each answer as it comes, and the count at once.
+                let packet = SocketIOPacket(type: .event, namespace: host.namespace, data: .array(request["data"]?.arrayValue ?? []))
+                let respond: @Sendable (JSONValue) -> Void = { [cluster, keys] reply in
+                    _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + reply.jsonText)
+                }
+                let count = await host.sendWithAck(packet, filter: Self.filter(request)) { respond(["ack": .array($0)]) }
+                respond(["count": .number(Double(count))])
+                return
             case "event":
                 reply["args"] = .array(await host.receivedServerSideEventWithAck(request["args"]?.arrayValue ?? []) ?? [])
             case let op?:
@@ -162,7 +171,33 @@ final class RedisAdapter: SocketIOAdapter {
         }
     }
 
+    /// Broadcasts with acks waiting for the other nodes' counts and their clients' answers.
+    private let ackCollectors = NIOLockedValueBox<[String: BroadcastAckCollector]>([:])
+
+    func broadcastWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, timeout: TimeAmount) async -> BroadcastAcks {
+        let others = ((try? await cluster.refreshNodeCount().get()) ?? cluster.nodeCount) - 1
+        let collector = BroadcastAckCollector(reports: others + 1, timeout: timeout)
+        let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        if others > 0 {
+            ackCollectors.withLockedValue { $0[id] = collector }
+            let request: JSONValue = [
+                "op": "ack", "data": packet.data ?? [], "rooms": .array(filter.rooms.sorted().map(JSONValue.string)),
+                "except": .array(filter.except.sorted().map(JSONValue.string)),
+            ]
+            _ = cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + request.jsonText)
+        }
+        collector.report(count: await host.sendWithAck(packet, filter: filter) { collector.add($0) })
+        let result = await collector.result
+        ackCollectors.withLockedValue { _ = $0.removeValue(forKey: id) }
+        return result
+    }
+
     private func answered(id: String, _ reply: JSONValue) {
+        if let collector = ackCollectors.withLockedValue({ $0[id] }) {
+            if let count = reply["count"]?.intValue { collector.report(count: count) }
+            if let answer = reply["ack"]?.arrayValue { collector.add(answer) }
+            return
+        }
         let done = pendingRequests.withLockedValue { pending -> PendingRequest? in
             guard var request = pending[id] else { return nil }
             request.answers.append(reply)

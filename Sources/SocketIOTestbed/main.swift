@@ -151,6 +151,13 @@ io.sockets.onConnection { socket in
             }
         }
     }
+    socket.on("ask everyone") { event in
+        // A broadcast with acks to every client of the cluster: {responses, complete}.
+        Task {
+            let acks = await io.sockets.broadcastOperator.emitWithAck("question", arguments: event.arguments, timeout: .seconds(5))
+            event.ack?(["responses": .array(acks.responses.map(JSONValue.array)), "complete": .bool(acks.isComplete)])
+        }
+    }
     socket.on("node count") { event in
         Task { event.ack?(.number(Double((try? await cluster?.refreshNodeCount().get()) ?? 1))) }
     }

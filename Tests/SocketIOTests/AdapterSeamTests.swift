@@ -95,4 +95,19 @@ import Testing
         #expect(sockets.map { $0.auth["name"] } == ["ada"] && sockets[0].rooms.contains("hall"))
         #expect(try await io.sockets.serverSideEmitWithAck("anyone", []).isEmpty)  // no other node
     }
+
+    @Test func aBroadcastWithAcksOnAProcessLocalAdapter() async throws {
+        var configuration = SocketIOConfiguration()
+        configuration.connectionStateRecovery = ConnectionStateRecovery()
+        let io = SocketIOServer(configuration: configuration)
+        let ada = try await TestClient.webSocket(to: io)
+        try await ada.connect()
+        let asked = Task { await io.sockets.broadcastOperator.emitWithAck("question", arguments: ["ok?"], timeout: .seconds(5)) }
+        let text = try await ada.nextText()
+        #expect(text.hasPrefix("421099511627776") && text.hasSuffix(#"["question","ok?"]"#))  // one id for everyone
+        try await ada.send(#"431099511627776["fine"]"#)
+        #expect(await asked.value == BroadcastAcks(responses: [["fine"]], expected: 1, isComplete: true))
+        let nobody = await io.sockets.to("empty").emitWithAck("question", arguments: [], timeout: .seconds(5))
+        #expect(nobody == BroadcastAcks(responses: [], expected: 0, isComplete: true))  // at once
+    }
 }

@@ -241,3 +241,34 @@ extension RedisAdapterTests {
         #expect(try await nodes[0].io.sockets.serverSideEmitWithAck("anyone", []).count == 1)
     }
 }
+
+extension RedisAdapterTests {
+    /// Reads a `42<id>[…]` event and answers it with `answer`.
+    func answer(_ client: TestClient, with answer: String) async throws {
+        let text = try await client.nextText()
+        #expect(text.hasPrefix("42"))
+        let id = text.dropFirst(2).prefix { $0.isNumber }
+        try await client.send("43\(id)[\"\(answer)\"]")
+    }
+
+    @Test func aBroadcastWithAcksCollectsTheAnswersOfClientsOnEveryNode() async throws {
+        let nodes = try await threeNodes()
+        var clients: [TestClient] = []
+        for node in nodes {
+            let client = try await TestClient.webSocket(to: node.io)
+            try await client.connect()
+            clients.append(client)
+        }
+        let asked = Task { await nodes[0].io.sockets.broadcastOperator.emitWithAck("question", arguments: ["ready?"], timeout: .seconds(5)) }
+        for (index, client) in clients.enumerated() { try await answer(client, with: "yes \(index)") }
+        let acks = await asked.value
+        #expect(acks.isComplete && acks.expected == 3)
+        #expect(Set(acks.responses.compactMap { $0.first?.stringValue }) == ["yes 0", "yes 1", "yes 2"])
+
+        // One client on another node stays silent: the answers that came, and not complete.
+        let partial = Task { await nodes[1].io.sockets.broadcastOperator.emitWithAck("question", arguments: [], timeout: .milliseconds(500)) }
+        for client in clients[0..<2] { try await answer(client, with: "yes") }
+        let late = await partial.value
+        #expect(!late.isComplete && late.expected == 3 && late.responses.count == 2)
+    }
+}

@@ -307,8 +307,8 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
 def test_python_socketio_clients_on_three_nodes_rooms_fetch_sockets_server_side_acks():
     """socketio-testbed on three nodes sharing Redis (no database needed), a python-socketio
     client on each: fetchSockets sees every node's sockets, socketsJoin from one node puts
-    sockets of others in a room that a broadcast then reaches, serverSideEmitWithAck
-    collects every other node's answer."""
+    sockets of others in a room that a broadcast then reaches, a broadcast with acks gets
+    every client's answer, serverSideEmitWithAck collects every other node's answer."""
     redis = RedisServer()
     nodes = [Server("socketio-testbed", {"REDIS_URL": redis.url}, recovery=True) for _ in range(3)]
     clients = []
@@ -318,6 +318,7 @@ def test_python_socketio_clients_on_three_nodes_rooms_fetch_sockets_server_side_
             client = socketio.Client(reconnection=False)
             inbox = []
             client.on("room message", lambda *args, inbox=inbox: inbox.append(list(args)))
+            client.on("question", lambda *args, n=len(clients): f"answer {n}")  # the return value is the ack
             client.connect(node.url, transports=["websocket"], wait_timeout=5)
             clients.append(client)
             inboxes.append(inbox)
@@ -336,6 +337,10 @@ def test_python_socketio_clients_on_three_nodes_rooms_fetch_sockets_server_side_
         while not (heard(inboxes[0]) and heard(inboxes[1])) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert heard(inboxes[0]) and heard(inboxes[1]) and not heard(inboxes[2]), inboxes
+
+        # A broadcast with acks from node 1 to every client on every node (the asker included).
+        acks = clients[1].call("ask everyone", "ready?", timeout=10)
+        assert acks["complete"] and sorted(r[0] for r in acks["responses"]) == ["answer 0", "answer 1", "answer 2"]
 
         answers = clients[0].call("ask the nodes", "hello", timeout=10)
         assert sorted(a[0] for a in answers) == sorted(f"pong from {n.port}" for n in nodes[1:])

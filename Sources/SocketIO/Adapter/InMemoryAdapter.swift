@@ -44,6 +44,12 @@ public final class InMemoryAdapter: SocketIOAdapter {
         await host.perform(operation, on: filter)
     }
 
+    public func broadcastWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, timeout: TimeAmount) async -> BroadcastAcks {
+        let collector = BroadcastAckCollector(reports: 1, timeout: timeout)
+        collector.report(count: await host.sendWithAck(packet, filter: filter) { collector.add($0) })
+        return await collector.result
+    }
+
     public func persistSession(_ session: PersistedSessionInfo) {
         guard let recovery else { return }
         let now = NIODeadline.now()

@@ -44,6 +44,10 @@ public protocol SocketIOAdapter: Sendable {
     /// the cluster's other nodes answer within `timeout`.
     func serverSideEmitWithAck(_ arguments: [JSONValue], timeout: TimeAmount) async throws -> [[JSONValue]]
 
+    /// Sends `packet` (an event) to the sockets `filter` selects on every node, each asked
+    /// for an acknowledgement; returns the answers that came within `timeout`.
+    func broadcastWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, timeout: TimeAmount) async -> BroadcastAcks
+
     /// Applies `operation` to the sockets `filter` selects on every node (this one through
     /// `SocketIOAdapterHost.perform`); returns the descriptions `.fetch` asks for. Throws
     /// `SocketIOClusterTimeout` when a node does not answer.
@@ -97,6 +101,10 @@ public protocol SocketIOAdapterHost: Sendable {
 
     /// Applies `operation` to this process's sockets that `filter` selects.
     func perform(_ operation: SocketOperation, on filter: BroadcastFilter) async -> [SocketDescription]
+
+    /// Writes `packet` to this process's sockets that `filter` selects, each asked for an
+    /// acknowledgement that goes to `onAck`; returns how many were sent it.
+    func sendWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, onAck: @escaping @Sendable ([JSONValue]) -> Void) async -> Int
 
     /// The adapter is back in touch with the other nodes after losing them.
     func clusterResumed()

@@ -69,6 +69,14 @@ public struct BroadcastOperator: Sendable {
         _ = try await namespace.adapter.perform(.disconnect(close: close), on: filter, timeout: timeout)
     }
 
+    /// Emits the event to every chosen socket, on every node, each asked for an
+    /// acknowledgement (socket.io's `timeout(ms).emitWithAck`); returns the answers that
+    /// came within `timeout`, and whether every client answered.
+    public func emitWithAck(_ event: String, arguments: [JSONValue], timeout: TimeAmount) async -> BroadcastAcks {
+        let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
+        return await namespace.adapter.broadcastWithAck(packet, filter: filter, timeout: timeout)
+    }
+
     public func emit(_ event: String, _ arguments: JSONValue...) {
         emit(event, arguments: arguments)
     }

@@ -46,6 +46,30 @@ final class LocalSockets: SocketIOAdapterHost {
         return described
     }
 
+    /// Ids of broadcasts with acks: one per broadcast for all its recipients (as the
+    /// reference), from 2^40 up so that they never meet a socket's own ack ids.
+    private static let broadcastAckIDs = NIOLockedValueBox(1 << 40)
+
+    func sendWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, onAck: @escaping @Sendable ([JSONValue]) -> Void) async -> Int {
+        var packet = packet
+        let id = Self.broadcastAckIDs.withLockedValue { id in
+            defer { id += 1 }
+            return id
+        }
+        packet.id = id
+        let encoded = SocketIOPacketEncoder.encode(packet)
+        var count = 0
+        for shard in shards.values {
+            count +=
+                (try? await shard.eventLoop.submit { () -> Int in
+                    let sockets = shard.sockets(matching: filter)
+                    for socket in sockets { socket.writeWithSharedAck(encoded, id: id, ack: onAck) }
+                    return sockets.count
+                }.get()) ?? 0
+        }
+        return count
+    }
+
     func receivedServerSideEventWithAck(_ arguments: [JSONValue]) async -> [JSONValue]? {
         await namespaceObject?.receivedServerSideEventWithAck(arguments)
     }

@@ -176,6 +176,19 @@ public final class SocketIOSocket: @unchecked Sendable {
         }
     }
 
+    /// Writes a packet of a broadcast with acknowledgements (encoded once for every
+    /// recipient, with an id from the namespace's own range) and hands the answer, if it
+    /// comes, to `ack`. On the socket's loop.
+    func writeWithSharedAck(_ packet: EncodedSocketIOPacket, id: Int, ack: @escaping @Sendable ([JSONValue]) -> Void) {
+        eventLoop.assertInEventLoop()
+        guard isConnected else { return }
+        pendingAcks[id] = PendingAck(
+            callback: { result in if case .success(let answer) = result { ack(answer) } },
+            timer: nil
+        )
+        write(packet)
+    }
+
     /// Emits an event and waits for the client's acknowledgement.
     public func emitWithAck(_ event: String, _ arguments: JSONValue..., timeout: TimeAmount) async throws -> [JSONValue] {
         try await withCheckedThrowingContinuation { continuation in

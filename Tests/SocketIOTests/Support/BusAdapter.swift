@@ -106,6 +106,13 @@ final class BusAdapter: SocketIOAdapter {
         bus.packets(after: offset, for: memberships, namespace: host.namespace)
     }
 
+    func broadcastWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, timeout: TimeAmount) async -> BroadcastAcks {
+        let nodes = bus.nodes(of: host.namespace)
+        let collector = BroadcastAckCollector(reports: nodes.count, timeout: timeout)
+        for node in nodes { collector.report(count: await node.sendWithAck(packet, filter: filter) { collector.add($0) }) }
+        return await collector.result
+    }
+
     func perform(_ operation: SocketOperation, on filter: BroadcastFilter, timeout: TimeAmount) async throws -> [SocketDescription] {
         var described: [SocketDescription] = []
         for node in bus.nodes(of: host.namespace) { described += await node.perform(operation, on: filter) }
