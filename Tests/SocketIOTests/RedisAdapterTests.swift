@@ -272,3 +272,21 @@ extension RedisAdapterTests {
         #expect(!late.isComplete && late.expected == 3 && late.responses.count == 2)
     }
 }
+
+extension RedisAdapterTests {
+    @Test func aNodeWhoseHeartbeatStoppedIsDroppedAndVolatileBroadcastsCrossNodes() async throws {
+        let nodes = try await threeNodes()
+        // A node that stopped writing its heartbeat a minute ago, and one that just wrote.
+        let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
+        defer { admin.close() }
+        let now = RedisCluster.milliseconds()
+        _ = try await admin.send("HSET", "\(prefix)#nodes", "silent", String(now - 60_000), "alive", String(now)).get()
+        #expect(try await nodes[0].cluster.refreshNodeCount().get() == 4)  // the silent one is not counted
+        #expect(try await admin.send("HEXISTS", "\(prefix)#nodes", "silent").get().integer == 0)  // and is gone
+
+        let bob = try await TestClient.webSocket(to: nodes[1].io)
+        try await bob.connect()
+        nodes[0].io.sockets.volatile.emit("tick", 1)
+        #expect(try await bob.events(1)[0] == ["tick", 1])  // no offset: volatile packets are not kept
+    }
+}
