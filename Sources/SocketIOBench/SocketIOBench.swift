@@ -286,7 +286,13 @@ struct Storm: AsyncParsableCommand {
         let (receivers, before, during) = (self.clients, self.before, self.during)
         let (group, load) = try await startLoad(target: target, receivers: receivers, senders: 1)
         for _ in 0..<before { try await load.loop.submit { load.send(from: 0) }.get() }
-        try await waitUntil(load, timeout: 30) { load.acked == before && load.unique[1...].allSatisfy { $0 >= before } }
+        // Every client caught up; before a node failure, also holding a recovery offset (in
+        // a cluster the chat's `chat live` event brings it, after the replay).
+        let needsOffsets = killPid != nil
+        try await waitUntil(load, timeout: 30) {
+            load.acked == before && load.unique[1...].allSatisfy { $0 >= before }
+                && (!needsOffsets || load.lastOffset[1...].allSatisfy { !$0.isEmpty })
+        }
 
         let stats = target.stats
         let sidsBefore = try await load.loop.submit { load.clients.map { $0.answerField("sid") ?? "" } }.get()
