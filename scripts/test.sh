@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test command. Without a stage, every stage in order: the Swift tests (unit, model,
-# store and in-process harness tests, on SQLite and a throwaway MariaDB), the fuzz targets
+# store and in-process harness tests, on SQLite and a throwaway MariaDB), the documentation
+# of the EngineIO and SocketIO libraries (DocC, failing on any warning), the fuzz targets
 # (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
 # real clients. One stage on its own:
 #   scripts/test.sh unit       swift test
+#   scripts/test.sh docs       swift package generate-documentation --warnings-as-errors
 #   scripts/test.sh fuzz       scripts/fuzz.sh
 #   scripts/test.sh interop    pytest (extra arguments go to pytest: -k upgrade)
 # Installs what it needs on the way; stops what it starts.
@@ -11,9 +13,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-STAGES=(unit fuzz interop)
+STAGES=(unit docs fuzz interop)
 case "${1:-}" in
-    unit | fuzz | interop)
+    unit | docs | fuzz | interop)
         STAGES=("$1")
         shift
         ;;
@@ -54,6 +56,13 @@ if wants unit; then
     echo "==> swift test"
     "$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" "CREATE DATABASE chat_swift_tests"
     TEST_DATABASE_URL="$TEST_DATABASE_URL_BASE/chat_swift_tests" swift test --skip-build
+fi
+
+if wants docs; then
+    echo "==> documentation (DocC)"
+    for target in EngineIO SocketIO; do
+        swift package --disable-sandbox generate-documentation --target "$target" --warnings-as-errors
+    done
 fi
 
 if wants fuzz; then
