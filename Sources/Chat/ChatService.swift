@@ -244,7 +244,8 @@ public final class ChatService: Sendable {
                         for message in feed.pageArrived(page, latestBroadcastID: writer.latestBroadcastID) {
                             socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered)
                         }
-                        socket.chatCursor = feed.cursor
+                        // In a cluster a client resumes from its serverOffset, not a cursor.
+                        if !clustered { socket.chatCursor = feed.cursor }
                         return feed
                     }) else { return }
                     feed = next
@@ -259,7 +260,7 @@ public final class ChatService: Sendable {
                         _ = try? await Self.onLoop(socket) { socket -> Void? in
                             var feed = current
                             for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered) }
-                            socket.chatCursor = nil
+                            if !clustered { socket.chatCursor = nil }
                             socket.join(room)
                             if clustered {
                                 // Chat messages carry no recovery offset here; this one

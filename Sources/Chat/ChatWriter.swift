@@ -270,35 +270,37 @@ private actor Drainer {
         let started = ContinuousClock.now
         do {
             let outcomes: [InsertOutcome]
-            if let publish {
+            var previousID: Int64?
+            if publish != nil {
                 let committed = try await store.insertInCommitOrder(batch.map(\.message))
-                outcomes = committed.outcomes
-                let stored = outcomes.compactMap { outcome -> StoredMessage? in
-                    guard case .inserted(let message) = outcome else { return nil }
-                    return message
-                }
-                if committed.previousID > lastBroadcastID {
-                    // Others committed before us and their announcements are not in yet:
-                    // their rows go out first, from the store (ours with them).
-                    needsResync = true
-                    await resync()
-                    guard !needsResync else { throw ResyncPending() }  // stored: the retries get acked
-                }
-                if !stored.isEmpty { publish(stored, committed.previousID) }
+                (outcomes, previousID) = (committed.outcomes, committed.previousID)
             } else {
                 outcomes = try await store.insert(batch.map(\.message))
             }
-            let elapsed = ContinuousClock.now - started
-            Self.commitLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-            Self.batchSize.record(batch.count)
             let stored = outcomes.compactMap { outcome -> StoredMessage? in
                 guard case .inserted(let message) = outcome else { return nil }
                 return message
             }
+            // In a cluster: what this step broadcasts, announced as following `before`.
+            let before = lastBroadcastID
+            var found: [StoredMessage] = []
+            if let previousID, previousID > lastBroadcastID || stored.count < batch.count {
+                // Others committed before us and their announcements are not in yet, or a
+                // retry found its message stored already, by a server that may have died
+                // before announcing it: what the store holds goes out first, ours with it.
+                needsResync = true
+                found = await resync()
+                guard !needsResync else { throw ResyncPending() }  // stored: the retries get acked
+            }
+            let elapsed = ContinuousClock.now - started
+            Self.commitLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            Self.batchSize.record(batch.count)
             Self.inserted.increment(by: stored.count)
             Self.duplicates.increment(by: batch.count - stored.count)
             // The whole batch leaves together, in id order, before any of it is acked.
-            broadcastAndRemember(stored.filter { $0.id > lastBroadcastID })
+            let own = stored.filter { $0.id > lastBroadcastID }
+            broadcastAndRemember(own)
+            if let publish, !(found.isEmpty && own.isEmpty) { publish(found + own, before) }
             for (pending, outcome) in zip(batch, outcomes) { pending.completion(.success(outcome)) }
         } catch {
             Self.failed.increment(by: batch.count)
@@ -319,17 +321,22 @@ private actor Drainer {
     }
 
     /// Broadcasts, in id order, the rows stored after the last broadcast one.
-    private func resync() async {
+    /// Returns what it broadcast.
+    @discardableResult
+    private func resync() async -> [StoredMessage] {
+        var found: [StoredMessage] = []
         do {
             while true {
                 let page = try await store.messages(after: lastBroadcastID, limit: ChatWriter.pageSize)
                 broadcastAndRemember(page)
+                found += page
                 if page.count < ChatWriter.pageSize { break }
             }
             needsResync = false
         } catch {
             // The database is still away: try again before the next batch.
         }
+        return found
     }
 
     private func catchUp(_ batch: [ChatWriter.PendingSubscription]) async {

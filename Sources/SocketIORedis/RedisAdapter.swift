@@ -322,11 +322,12 @@ final class RedisAdapter: SocketIOAdapter {
                 }
                 for (sequence, message) in messages {
                     let packet = message.packet(offset: sequence)
+                    let messageFilter = message.filter
                     if let sequence {
-                        state.buffer?.appendNumbered(sequence: sequence, packet: packet, filter: message.filter, now: now)
+                        state.buffer?.appendNumbered(sequence: sequence, packet: packet, filter: messageFilter, now: now)
                     }
-                    if filter != message.filter { flush() }
-                    filter = message.filter
+                    if filter != messageFilter { flush() }
+                    filter = messageFilter
                     packets.append(packet)
                 }
                 flush()
@@ -337,10 +338,16 @@ final class RedisAdapter: SocketIOAdapter {
         return fetches
     }
 
-    /// Reads the missing numbers from the log and hands them to the gate.
-    private func fetch(_ ranges: [ClosedRange<UInt64>]) {
+    /// Reads the missing numbers from the log and hands them to the gate. A read that fails
+    /// (Redis away for a moment) is tried again, 200 ms then doubling, four times, before the
+    /// hole is given up on; delivery waits meanwhile, so nothing after it overtakes it.
+    private func fetch(_ ranges: [ClosedRange<UInt64>], attempt: Int = 1) {
         for range in ranges {
             readLog(from: "0-\(range.lowerBound)", through: range.upperBound, into: []).whenComplete { result in
+                if case .failure = result, attempt < 5 {
+                    self.group.any().scheduleTask(in: .milliseconds(100 << attempt)) { self.fetch([range], attempt: attempt + 1) }
+                    return
+                }
                 let actions = self.state.withLockedValue { state in
                     switch result {
                     case .success(let entries):

@@ -248,8 +248,10 @@ import Testing
         let (fromA, fromB) = (Announcements(), Announcements())
         let (a, b, c) = (node(logA, fromA), node(logB, fromB), node(logC))
         try await insert("a1", into: a)  // id 1, after 0
-        try await insert("b1", into: b)  // id 2, after 1: b had not heard of 1, reads it first
-        #expect(logB.broadcastIDs.flatMap { $0 } == [1, 2])
+        b.received(fromA.all[0].messages, after: fromA.all[0].previousID)
+        await b.waitUntilIdle()
+        try await insert("b1", into: b)  // id 2, after 1
+        #expect(logB.broadcastIDs == [[1], [2]])
         #expect(fromB.all.map(\.previousID) == [1])
         // C hears B's announcement before A's.
         c.received(fromB.all[0].messages, after: fromB.all[0].previousID)
@@ -260,6 +262,16 @@ import Testing
         a.received(fromB.all[0].messages, after: fromB.all[0].previousID)
         await a.waitUntilIdle()
         #expect(logA.broadcastIDs == [[1], [2]])
+    }
+
+    @Test func aServerThatCommitsBehindOthersSendsTheirRowsFirstAndAnnouncesThemWithItsOwn() async throws {
+        let (logA, logB) = (Log(), Log())
+        let fromB = Announcements()
+        let (a, b) = (node(logA), node(logB, fromB))
+        try await insert("a1", into: a)  // id 1: its announcement has not reached B
+        try await insert("b1", into: b)  // id 2, after 1: B reads 1 first
+        #expect(logB.broadcastIDs.flatMap { $0 } == [1, 2])
+        #expect(fromB.all.map { $0.messages.map(\.id) } == [[1, 2]] && fromB.all.map(\.previousID) == [0])
     }
 
     @Test func aLostAnnouncementIsFoundWhenTheClusterResumes() async throws {
@@ -274,5 +286,18 @@ import Testing
         #expect(logC.broadcastIDs.flatMap { $0 } == [1, 2])
         await c.resynchronizeNow()  // nothing new: nothing again
         #expect(logC.broadcastIDs.flatMap { $0 } == [1, 2])
+    }
+
+    @Test func aRetryOfAMessageADeadServerStoredIsBroadcastAndAnnouncedByTheServerThatAcksIt() async throws {
+        let (logA, logB, logC) = (Log(), Log(), Log())
+        let fromB = Announcements()
+        let (a, b, c) = (node(logA), node(logB, fromB), node(logC))
+        try await insert("x", into: a)  // stored by A, which dies before its announcement leaves
+        try await insert("x", into: b)  // the client's retry, elsewhere: a duplicate, acked
+        #expect(logB.broadcastIDs.flatMap { $0 } == [1])
+        #expect(fromB.all.map { $0.messages.map(\.id) } == [[1]] && fromB.all.map(\.previousID) == [0])
+        c.received(fromB.all[0].messages, after: fromB.all[0].previousID)
+        await c.waitUntilIdle()
+        #expect(logC.broadcastIDs.flatMap { $0 } == [1])
     }
 }
