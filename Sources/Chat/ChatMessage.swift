@@ -4,7 +4,7 @@ public struct StoredMessage: Sendable, Equatable {
     public var clientOffset: String
     public var content: String
     public var username: String?
-    /// ISO 8601, UTC.
+    /// When it was stored: ISO 8601 in UTC with fractional seconds (`2026-11-30T09:15:02.123Z`).
     public var createdAt: String
 
     public init(id: Int64, clientOffset: String, content: String, username: String?, createdAt: String) {
@@ -33,6 +33,7 @@ public struct NewMessage: Sendable, Equatable {
 public enum InsertOutcome: Sendable, Equatable {
     /// Stored now, with its id.
     case inserted(StoredMessage)
-    /// A message with the same client offset was stored before: the client is retrying.
-    case duplicate
+    /// A message with the same client offset was stored before, with this id: the client
+    /// is retrying.
+    case duplicate(id: Int64)
 }

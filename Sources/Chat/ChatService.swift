@@ -6,11 +6,14 @@ import SocketIO
 /// tutorial plus usernames:
 ///
 /// - `chat message` (text, clientOffset, ack): stored; if new, broadcast to every client as
-///   `chat message` (text, id, {username}) and acked; a duplicate client offset (the client
-///   retrying) is acked without a broadcast; any other failure gets no ack, so the client
-///   retries. Invalid arguments are acked with `{error}` and nothing is stored.
+///   `chat message` (text, id, {username, created_at}) and acked with `{id}`; a duplicate
+///   client offset (the client retrying) is acked with the stored message's `{id}` and not
+///   broadcast again; any other failure gets no ack, so the client retries. Invalid
+///   arguments are acked with `{error}` and nothing is stored.
 /// - A client connecting without recovery gets every message after `auth.serverOffset`,
-///   in id order, before any live one.
+///   in id order, before any live one. A page that shows the latest messages first reads
+///   them from the history endpoint and connects with the newest id it holds.
+/// - Who is online, and who is typing (`ChatPresence`).
 /// - In a cluster (`ChatConfiguration.clustered`) every client, recovered or not, gets
 ///   what followed its `auth.serverOffset`, then `chat live` (last id) once it is live.
 public final class ChatService: Sendable {
@@ -55,10 +58,14 @@ public final class ChatService: Sendable {
         install()
     }
 
-    /// The arguments of a `chat message` event. The username travels in an object, never as
-    /// a trailing string: the client would take a trailing string for a recovery offset.
+    /// The arguments of a `chat message` event. The username and the time travel in an
+    /// object, never as trailing strings: the client would take a trailing string for a
+    /// recovery offset.
     static func arguments(for message: StoredMessage) -> [JSONValue] {
-        [.string(message.content), .number(Double(message.id)), ["username": message.username.map(JSONValue.string) ?? .null]]
+        [
+            .string(message.content), .number(Double(message.id)),
+            ["username": message.username.map(JSONValue.string) ?? .null, "created_at": .string(message.createdAt)],
+        ]
     }
 
     /// In a cluster, sent to a client when its replay ends and it is in the live chat, with
@@ -87,11 +94,13 @@ public final class ChatService: Sendable {
             }
             _ = try ChatService.username(from: socket.handshake.auth, configuration: configuration)
         }
+        let presence = ChatPresence(namespace: io.sockets, chatRoom: configuration.room)
         io.sockets.onConnection { [self] socket in
             let username = (try? ChatService.username(from: socket.handshake.auth, configuration: configuration)) ?? nil
             socket.on("chat message") { [self] event in
                 self.handleMessage(event, username: username)
             }
+            presence.install(on: socket, username: username)
             var recovered = socket.recovered
             if configuration.clustered && recovered {
                 // Chat messages are not in the recovery log here: the client says what it
@@ -204,9 +213,12 @@ public final class ChatService: Sendable {
         // Queued here, synchronously, so a client's messages keep the order it sent them in.
         writer.insert(message) { result in
             switch result {
-            case .success:
-                // New (already broadcast) or a retry of a stored one: either way it is stored.
-                ack?()
+            case .success(.inserted(let stored)):
+                // Already broadcast; the id lets the sender match its message to the broadcast.
+                ack?(["id": .number(Double(stored.id))])
+            case .success(.duplicate(let id)):
+                // A retry of a stored message: stored, broadcast before.
+                ack?(["id": .number(Double(id))])
             case .failure(let error):
                 // No ack: the client's retries will send it again.
                 logger.warning("insert failed, not acknowledged", metadata: ["socket": "\(socketID)", "error": "\(error)"])

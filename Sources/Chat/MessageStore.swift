@@ -21,6 +21,11 @@ public protocol MessageStore: Sendable {
     /// Up to `limit` messages with an id above `id`, in id order.
     func messages(after id: Int64, limit: Int) async throws -> [StoredMessage]
 
+    /// The newest `limit` messages with an id below `id`, in id order: a page of history
+    /// read backwards (`Int64.max` for the latest page). Both reads walk the primary key,
+    /// so a page costs the same in a room of any size.
+    func messages(before id: Int64, limit: Int) async throws -> [StoredMessage]
+
     /// The highest id stored, 0 when there is none.
     func latestID() async throws -> Int64
 

@@ -9,6 +9,7 @@ final class MySQLConnection {
     private let mysql: UnsafeMutablePointer<MYSQL>
     private var insert: Statement?
     private var select: Statement?
+    private var selectBefore: Statement?
     /// Statements whose text depends on a batch's size, by that text.
     private var sized: [String: Statement] = [:]
 
@@ -34,6 +35,7 @@ final class MySQLConnection {
     deinit {
         if let insert { mysql_stmt_close(insert) }
         if let select { mysql_stmt_close(select) }
+        if let selectBefore { mysql_stmt_close(selectBefore) }
         for statement in sized.values { mysql_stmt_close(statement) }
         mysql_close(mysql)
     }
@@ -112,22 +114,25 @@ final class MySQLConnection {
         guard batch.count > 1 else { return try insertRowByRow(batch) }
         try query("START TRANSACTION")
         do {
-            var seen = Set(try existingOffsets(batch.map(\.clientOffset)))
+            let existing = try rows(withOffsets: batch.map(\.clientOffset))
+            var seen = Set(existing.keys)
             var fresh: [Int] = []  // indexes in `batch` of the messages to store
             for (index, message) in batch.enumerated() where seen.insert(message.clientOffset).inserted {
                 fresh.append(index)
             }
-            var ids: [String: Int64] = [:]
+            var inserted: [String: StoredRow] = [:]
             if !fresh.isEmpty {
                 try insertRows(fresh.map { batch[$0] })
-                ids = try idsOf(fresh.map { batch[$0].clientOffset })
+                inserted = try rows(withOffsets: fresh.map { batch[$0].clientOffset })
             }
             try query("COMMIT")
             let freshSet = Set(fresh)
             return batch.indices.map { index in
                 let message = batch[index]
-                guard freshSet.contains(index), let id = ids[message.clientOffset] else { return .duplicate }
-                return .inserted(StoredMessage(id: id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: ""))
+                guard freshSet.contains(index), let row = inserted[message.clientOffset] else {
+                    return .duplicate(id: existing[message.clientOffset]?.id ?? inserted[message.clientOffset]?.id ?? 0)
+                }
+                return .inserted(StoredMessage(id: row.id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: row.createdAt))
             }
         } catch is ConcurrentDuplicate {
             try? query("ROLLBACK")
@@ -142,33 +147,42 @@ final class MySQLConnection {
         Array(repeating: group, count: count).joined(separator: ",")
     }
 
-    private func existingOffsets(_ offsets: [String]) throws -> [String] {
-        try idsOf(offsets).map(\.key)
+    /// A stored message's id and creation time, as the broadcast and the ack need them.
+    struct StoredRow {
+        var id: Int64
+        var createdAt: String
     }
 
-    /// The ids of the stored messages with these client offsets.
-    private func idsOf(_ offsets: [String]) throws -> [String: Int64] {
+    /// The stored messages with these client offsets, by offset.
+    private func rows(withOffsets offsets: [String]) throws -> [String: StoredRow] {
         let unique = Array(Set(offsets))
-        let statement = try prepared("SELECT id, client_offset FROM messages WHERE client_offset IN (\(placeholders(unique.count)))")
+        let statement = try prepared(
+            "SELECT id, client_offset, \(Self.createdAtColumn) FROM messages WHERE client_offset IN (\(placeholders(unique.count)))"
+        )
         try withParameters(unique.map { .text($0) }) { binds in
             guard mysql_stmt_bind_param(statement, binds) == 0, mysql_stmt_execute(statement) == 0 else {
                 throw Self.error(statement: statement)
             }
         }
         defer { mysql_stmt_free_result(statement) }
-        let row = ResultRow(stringColumns: 1)
+        let row = ResultRow(stringColumns: 2)
         guard mysql_stmt_bind_result(statement, row.binds) == 0, mysql_stmt_store_result(statement) == 0 else {
             throw Self.error(statement: statement)
         }
-        var ids: [String: Int64] = [:]
+        var rows: [String: StoredRow] = [:]
         while true {
             let status = mysql_stmt_fetch(statement)
             if status == 100 { break }
             guard status == 0 || status == 101 else { throw Self.error(statement: statement) }
-            if let offset = try row.string(column: 1, statement: statement) { ids[offset] = row.id }
+            if let offset = try row.string(column: 1, statement: statement) {
+                rows[offset] = StoredRow(id: row.id, createdAt: try row.string(column: 2, statement: statement) ?? "")
+            }
         }
-        return ids
+        return rows
     }
+
+    /// `created_at` as ISO 8601 in UTC (the session's time zone is UTC).
+    private static let createdAtColumn = "DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ')"
 
     private func insertRows(_ messages: [NewMessage]) throws {
         let statement = try prepared("INSERT INTO messages (client_offset, content, username) VALUES \(placeholders(messages.count, "(?,?,?)"))")
@@ -195,9 +209,9 @@ final class MySQLConnection {
         }
         let statement = insert!
         try query("START TRANSACTION")
-        var outcomes: [InsertOutcome] = []
-        outcomes.reserveCapacity(batch.count)
         do {
+            var stored: [Bool] = []
+            stored.reserveCapacity(batch.count)
             for message in batch {
                 let failed = try withParameters([.text(message.clientOffset), .text(message.content), .optionalText(message.username)]) { binds in
                     guard mysql_stmt_bind_param(statement, binds) == 0 else { throw Self.error(statement: statement) }
@@ -205,28 +219,42 @@ final class MySQLConnection {
                 }
                 if failed {
                     guard mysql_stmt_errno(statement) == Self.duplicateEntry else { throw Self.error(statement: statement) }
-                    outcomes.append(.duplicate)
-                } else {
-                    let id = Int64(mysql_stmt_insert_id(statement))
-                    outcomes.append(.inserted(StoredMessage(id: id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: "")))
                 }
+                stored.append(!failed)
             }
+            // The ids and creation times, of the new rows and of those retried alike.
+            let rows = try rows(withOffsets: batch.map(\.clientOffset))
             try query("COMMIT")
+            return zip(batch, stored).map { message, stored in
+                let row = rows[message.clientOffset] ?? StoredRow(id: 0, createdAt: "")
+                guard stored else { return .duplicate(id: row.id) }
+                return .inserted(StoredMessage(id: row.id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: row.createdAt))
+            }
         } catch {
             try? query("ROLLBACK")
             throw error
         }
-        return outcomes
     }
 
     func messages(after id: Int64, limit: Int) throws -> [StoredMessage] {
         if select == nil {
             select = try prepare(
-                "SELECT id, client_offset, content, username, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') "
-                    + "FROM messages WHERE id > ? ORDER BY id LIMIT ?"
+                "SELECT id, client_offset, content, username, \(Self.createdAtColumn) FROM messages WHERE id > ? ORDER BY id LIMIT ?"
             )
         }
-        let statement = select!
+        return try messages(of: select!, id: id, limit: limit)
+    }
+
+    func messages(before id: Int64, limit: Int) throws -> [StoredMessage] {
+        if selectBefore == nil {
+            selectBefore = try prepare(
+                "SELECT id, client_offset, content, username, \(Self.createdAtColumn) FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?"
+            )
+        }
+        return try messages(of: selectBefore!, id: id, limit: limit).reversed()
+    }
+
+    private func messages(of statement: Statement, id: Int64, limit: Int) throws -> [StoredMessage] {
         try withParameters([.int(id), .int(Int64(limit))]) { binds in
             guard mysql_stmt_bind_param(statement, binds) == 0, mysql_stmt_execute(statement) == 0 else {
                 throw Self.error(statement: statement)

@@ -83,6 +83,10 @@ public final class MySQLMessageStore: MessageStore {
         try await withConnection { try $0.messages(after: id, limit: limit) }
     }
 
+    public func messages(before id: Int64, limit: Int) async throws -> [StoredMessage] {
+        try await withConnection { try $0.messages(before: id, limit: limit) }
+    }
+
     public func latestID() async throws -> Int64 {
         try await withConnection { try $0.integers("SELECT COALESCE(MAX(id), 0) FROM messages").first ?? 0 }
     }

@@ -36,6 +36,10 @@ public final class SQLiteMessageStore: MessageStore {
         try await pool.runIfActive { [connection] in try connection.messages(after: id, limit: limit) }
     }
 
+    public func messages(before id: Int64, limit: Int) async throws -> [StoredMessage] {
+        try await pool.runIfActive { [connection] in try connection.messages(before: id, limit: limit) }
+    }
+
     public func latestID() async throws -> Int64 {
         try await pool.runIfActive { [connection] in try connection.latestID() }
     }
@@ -64,6 +68,8 @@ final class SQLiteConnection: @unchecked Sendable {
     private var db: OpaquePointer?
     private var insertStatement: OpaquePointer?
     private var selectStatement: OpaquePointer?
+    private var selectBeforeStatement: OpaquePointer?
+    private var offsetStatement: OpaquePointer?
 
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
     /// SQLITE_CONSTRAINT_UNIQUE, a macro Swift does not import.
@@ -86,10 +92,11 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     func close() {
-        sqlite3_finalize(insertStatement)
-        sqlite3_finalize(selectStatement)
+        for statement in [insertStatement, selectStatement, selectBeforeStatement, offsetStatement] { sqlite3_finalize(statement) }
         insertStatement = nil
         selectStatement = nil
+        selectBeforeStatement = nil
+        offsetStatement = nil
         sqlite3_close(db)
         db = nil
     }
@@ -174,7 +181,7 @@ final class SQLiteConnection: @unchecked Sendable {
                     outcomes.append(.inserted(StoredMessage(id: id, clientOffset: message.clientOffset, content: message.content, username: message.username, createdAt: createdAt)))
                 case _ where sqlite3_extended_errcode(db) == Self.constraintUnique:
                     // Only this statement failed; the transaction goes on.
-                    outcomes.append(.duplicate)
+                    outcomes.append(.duplicate(id: try id(ofClientOffset: message.clientOffset)))
                 default:
                     throw error()
                 }
@@ -193,7 +200,19 @@ final class SQLiteConnection: @unchecked Sendable {
                 "SELECT id, client_offset, content, username, created_at FROM messages WHERE id > ? ORDER BY id LIMIT ?"
             )
         }
-        let statement = selectStatement
+        return try rows(of: selectStatement, id: id, limit: limit)
+    }
+
+    func messages(before id: Int64, limit: Int) throws -> [StoredMessage] {
+        if selectBeforeStatement == nil {
+            selectBeforeStatement = try prepare(
+                "SELECT id, client_offset, content, username, created_at FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?"
+            )
+        }
+        return try rows(of: selectBeforeStatement, id: id, limit: limit).reversed()
+    }
+
+    private func rows(of statement: OpaquePointer?, id: Int64, limit: Int) throws -> [StoredMessage] {
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
@@ -216,6 +235,22 @@ final class SQLiteConnection: @unchecked Sendable {
                 throw error()
             }
         }
+    }
+
+    /// The id of the stored message with this client offset (inside the insert's
+    /// transaction, so a duplicate of the same batch is found too).
+    private func id(ofClientOffset offset: String) throws -> Int64 {
+        if offsetStatement == nil {
+            offsetStatement = try prepare("SELECT id FROM messages WHERE client_offset = ?")
+        }
+        let statement = offsetStatement
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        bindText(statement, 1, offset)
+        guard sqlite3_step(statement) == SQLITE_ROW else { throw error() }
+        return sqlite3_column_int64(statement, 0)
     }
 
     func latestID() throws -> Int64 {

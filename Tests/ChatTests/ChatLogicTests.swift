@@ -34,8 +34,9 @@ import Testing
         #expect(throws: MigrationError.databaseIsNewer(database: 3, known: 2)) { try Migration.pending(known, applied: [1, 2, 3]) }
     }
 
-    @Test func eventArgumentsKeepTheUsernameOutOfTheLastPlace() {
-        let arguments = ChatService.arguments(for: StoredMessage(id: 7, clientOffset: "o", content: "hi", username: "ada", createdAt: ""))
-        #expect(arguments == ["hi", 7, ["username": "ada"]])
+    @Test func eventArgumentsKeepTheUsernameAndTimeOutOfTheLastPlace() {
+        // A trailing string would be taken by the client for its recovery offset.
+        let stored = StoredMessage(id: 7, clientOffset: "o", content: "hi", username: "ada", createdAt: "2026-11-30T09:15:02.123Z")
+        #expect(ChatService.arguments(for: stored) == ["hi", 7, ["username": "ada", "created_at": "2026-11-30T09:15:02.123Z"]])
     }
 }

@@ -55,8 +55,8 @@ import Testing
                 batches.append(batch.map(\.content))
                 var outcomes: [InsertOutcome] = []
                 for message in batch {
-                    if rows.contains(where: { $0.clientOffset == message.clientOffset }) {
-                        outcomes.append(.duplicate)
+                    if let existing = rows.first(where: { $0.clientOffset == message.clientOffset }) {
+                        outcomes.append(.duplicate(id: existing.id))
                         continue
                     }
                     let stored = StoredMessage(
@@ -75,6 +75,10 @@ import Testing
 
         func messages(after id: Int64, limit: Int) async throws -> [StoredMessage] {
             lock.withLock { Array(rows.filter { $0.id > id }.prefix(limit)) }
+        }
+
+        func messages(before id: Int64, limit: Int) async throws -> [StoredMessage] {
+            lock.withLock { Array(rows.filter { $0.id < id }.suffix(limit)) }
         }
 
         struct LostAnswer: Error {}
@@ -147,7 +151,7 @@ import Testing
         let writer = writer()
         _ = await insert("a", into: writer)
         let retry = await insert("a", into: writer)
-        #expect(try retry.get() == .duplicate)
+        #expect(try retry.get() == .duplicate(id: 1))
         #expect(log.broadcastIDs == [[1]])
     }
 
@@ -162,7 +166,7 @@ import Testing
         // "b" was stored after all: found and broadcast first, then "c".
         #expect(log.broadcastIDs.flatMap { $0 } == [1, 2, 3])
         let retry = await insert("b", into: writer)
-        #expect(try retry.get() == .duplicate)
+        #expect(try retry.get() == .duplicate(id: 2))
     }
 
     @Test func aSubscriberGetsExactlyWhatWasBroadcastSinceItsCursorThenJoins() async throws {

@@ -78,14 +78,37 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
         // The repeat in the same batch is a duplicate; offsets differing in case are not.
         // (MySQL spends an id on the duplicate, SQLite does not: only the order is promised.)
         #expect(ids(first).map { $0 == nil } == [false, false, true, false])
-        #expect(first[2] == .duplicate)
+        // A duplicate names the stored message's id, in the same batch or a later one.
+        #expect(first[2] == .duplicate(id: ids(first)[0]!))
         let retry = try await store.insert([message("tab-1"), message("tab-2", "second")])
-        #expect(retry[0] == .duplicate)
+        #expect(retry[0] == .duplicate(id: ids(first)[1]!))
+        let single = try await store.insert([message("tab-2")])  // a batch of one takes another path
+        #expect(single == [.duplicate(id: ids(retry)[1]!)])
         let all = (ids(first) + ids(retry)).compactMap { $0 }
         #expect(all == all.sorted() && Set(all).count == all.count)
         let stored = try await store.messages(after: 0, limit: 10)
         #expect(stored.map(\.clientOffset) == ["tab-0", "tab-1", "TAB-0", "tab-2"])
         #expect(stored.allSatisfy { $0.createdAt.hasSuffix("Z") })
+        // What an insert returns is what is stored: the broadcast carries the same time.
+        let inserted = (first + retry).compactMap { if case .inserted(let message) = $0 { message } else { nil } }
+        #expect(inserted.map(\.createdAt) == stored.map(\.createdAt))
+        let one = try await store.insert([message("tab-3")])
+        guard case .inserted(let alone)? = one.first else { Issue.record("not inserted"); return }
+        #expect(try await store.messages(after: alone.id - 1, limit: 1).first?.createdAt == alone.createdAt)
+    }
+
+    @Test(arguments: StoreKind.available)
+    func readsHistoryBackwardsAPageAtATime(kind: StoreKind) async throws {
+        let store = try await kind.makeStore()
+        defer { Task { await store.shutdown() } }
+        _ = try await store.migrate(kind.migrations)
+        #expect(try await store.messages(before: .max, limit: 10).isEmpty)
+        _ = try await store.insert((1...25).map { message("m-\($0)", "message \($0)") })
+        #expect(try await store.messages(before: .max, limit: 10).map(\.id) == Array(16...25))
+        #expect(try await store.messages(before: 16, limit: 10).map(\.id) == Array(6...15))
+        #expect(try await store.messages(before: 6, limit: 10).map(\.id) == Array(1...5))
+        #expect(try await store.messages(before: 1, limit: 10).isEmpty)
+        #expect(try await store.messages(before: .max, limit: 1).first?.content == "message 25")
     }
 
     @Test(arguments: StoreKind.available)

@@ -68,8 +68,9 @@ class ChatServer:
         self.server.stop()
         rows = [(f"seed-{i}", text(i)) for i in range(count)]
         if self.store == "mysql":
-            values = ",".join(f"('{offset}','{content}','old')" for offset, content in rows)
-            mariadb_sql(f"INSERT INTO {self.database}.messages (client_offset, content, username) VALUES {values}")
+            for start in range(0, len(rows), 2000):  # in statements that fit on a command line
+                values = ",".join(f"('{offset}','{content}','old')" for offset, content in rows[start : start + 2000])
+                mariadb_sql(f"INSERT INTO {self.database}.messages (client_offset, content, username) VALUES {values}")
         else:
             import sqlite3
 
@@ -140,6 +141,26 @@ class ChatClient:
 
     def send(self, text, offset=None, timeout=5):
         return self.client.call("chat message", (text, offset or self.next_offset()), timeout=timeout)
+
+    def send_many(self, texts, timeout=30):
+        """Sends without waiting for each ack (they are stored in that order, in group
+        commits); returns the acks once all have come."""
+        acks = [None] * len(texts)
+        done = threading.Semaphore(0)
+
+        def acked(index):
+            def callback(*reply):
+                acks[index] = reply[0] if reply else None
+                done.release()
+
+            return callback
+
+        for index, text in enumerate(texts):
+            self.client.emit("chat message", (text, self.next_offset()), callback=acked(index))
+        deadline = time.monotonic() + timeout
+        for _ in texts:
+            assert done.acquire(timeout=max(deadline - time.monotonic(), 0)), "not every message was acked"
+        return acks
 
     def wait_for(self, count, timeout=10):
         with self.cond:

@@ -19,6 +19,7 @@ class CuttableProxy:
         self.lock = threading.Lock()
         self.links: list[tuple[socket.socket, socket.socket]] = []
         self.cuts = 0
+        self.holding = False  # while set, new connections are reset at once (the link is down)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -27,6 +28,9 @@ class CuttableProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.holding:
+                self._reset(client)
+                continue
             server = socket.create_connection(("127.0.0.1", self.target_port))
             for sock in (client, server):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -50,20 +54,29 @@ class CuttableProxy:
         except OSError:
             return
 
-    def cut(self):
-        """Resets every connection through the proxy, on both sides."""
+    def cut(self, hold=False):
+        """Resets every connection through the proxy, on both sides; with `hold`, the link
+        stays down (new connections are reset too) until `release()`."""
         with self.lock:
             links, self.links = self.links, []
             self.cuts += 1
+            self.holding = hold
         for pair in links:
             for sock in pair:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    # Wakes the pump blocked on it (a bare close would wait for that recv).
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                sock.close()
+                self._reset(sock)
+
+    def release(self):
+        self.holding = False
+
+    @staticmethod
+    def _reset(sock):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Wakes the pump blocked on it (a bare close would wait for that recv).
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
     def close(self):
         self.listener.close()

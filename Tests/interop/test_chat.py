@@ -26,15 +26,17 @@ def chat(request):
 def test_two_clients_exchange_messages(chat):
     ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob", transports=("polling",))
     try:
+        acked = []
         for i in range(5):
-            assert ada.send(f"ada {i}") is None  # the tutorial's ack carries nothing
-            assert bob.send(f"bob {i}") is None
+            acked.append(ada.send(f"ada {i}"))  # the ack names the stored message: {id}
+            acked.append(bob.send(f"bob {i}"))
         expected = [(f"{who} {i}", who) for i in range(5) for who in ("ada", "bob")]
         for client in (ada, bob):
             got = client.wait_for(10)
             assert [(text, user) for text, _, user in got] == expected  # every message once, in order
             ids = [id for _, id, _ in got]
             assert ids == sorted(ids) and len(set(ids)) == 10
+            assert acked == [{"id": id} for id in ids]
     finally:
         ada.close()
         bob.close()
@@ -43,9 +45,9 @@ def test_two_clients_exchange_messages(chat):
 def test_a_resend_is_acked_stored_once_broadcast_once(chat):
     ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob")
     try:
-        assert ada.send("only once", offset="retry-1") is None
-        assert ada.send("only once", offset="retry-1") is None  # the client retrying
-        assert ada.send("only once", offset="retry-1") is None
+        first = ada.send("only once", offset="retry-1")
+        assert ada.send("only once", offset="retry-1") == first  # the client retrying: the same id
+        assert ada.send("only once", offset="retry-1") == first
         ada.send("marker")
         got = bob.wait_for(2)
         time.sleep(0.3)
@@ -63,7 +65,7 @@ def test_invalid_messages_get_an_error_ack_and_are_not_stored(chat):
         for args in [("", "o-1"), (5, "o-2"), ("x" * 10_001, "o-3"), ("no offset",), ("bad offset", 7), ("long offset", "x" * 256)]:
             answer = ada.client.call("chat message", args, timeout=5)
             assert isinstance(answer, dict) and "error" in answer, args
-        assert ada.send("x" * 10_000) is None  # exactly the limit is fine
+        assert "id" in ada.send("x" * 10_000)  # exactly the limit is fine
         assert len(chat.all_rows()) == 1
     finally:
         ada.close()
@@ -171,11 +173,12 @@ def test_database_outage_no_ack_until_stored_then_once():
         deadline = time.monotonic() + 30
         while True:
             try:
-                assert ada.send("during the outage", offset="outage-1", timeout=3) is None
+                stored = ada.send("during the outage", offset="outage-1", timeout=3)
+                assert "id" in stored
                 break
             except socketio.exceptions.TimeoutError:
                 assert time.monotonic() < deadline, "never stored after the database came back"
-        assert ada.send("during the outage", offset="outage-1", timeout=5) is None  # a late retry: still once
+        assert ada.send("during the outage", offset="outage-1", timeout=5) == stored  # a late retry: still once
         got = bob.wait_for(2)
         time.sleep(0.3)
         assert [text for text, _, _ in bob.received] == ["before the outage", "during the outage"]
@@ -219,7 +222,7 @@ def test_a_chat_token_closes_the_chat_to_strangers():
             stranger.connect(chat.url, auth={"username": "eve", "token": "guess"}, transports=["websocket"], wait_timeout=5)
         friend = socketio.Client(reconnection=False)
         friend.connect(chat.url, auth={"username": "ada", "token": "s3cret"}, transports=["websocket"], wait_timeout=5)
-        assert friend.call("chat message", ("hi", "t-1"), timeout=5) is None
+        assert "id" in friend.call("chat message", ("hi", "t-1"), timeout=5)
         friend.disconnect()
         assert requests.get(chat.url + "/messages", timeout=5).status_code == 401
         assert requests.get(chat.url + "/messages", params={"token": "s3cret"}, timeout=5).json()["messages"][0]["content"] == "hi"
@@ -325,3 +328,44 @@ def test_a_long_history_is_replayed_at_the_readers_pace():
         assert peak_kib < 12 * 1024, peak_kib
     finally:
         chat.stop()
+
+
+def test_who_is_online_and_typing_and_neither_becomes_a_flood(chat):
+    """`online` answers with every connected socket and its name; `presence` follows
+    connections; `typing` is relayed to the others at most once a second per sender, and
+    a burst of `online` requests is answered from one read."""
+    ada, bob = ChatClient(chat, "ada"), ChatClient(chat, "bob")
+    typing, presence = [], []
+    bob.client.on("typing", lambda payload, *offset: typing.append((payload, *offset)))  # volatile: no offset
+    bob.client.on("presence", lambda change, *offset: presence.append(change))  # recoverable: an offset follows
+    try:
+        snapshot = bob.client.call("online", timeout=5)
+        assert sorted(entry["username"] for entry in snapshot) == ["ada", "bob"]
+        assert {entry["id"] for entry in snapshot} == {ada.client.get_sid("/"), bob.client.get_sid("/")}
+        carol = ChatClient(chat, "carol")
+        carol_id = carol.client.get_sid("/")
+        carol.close()
+        deadline = time.monotonic() + 5
+        while len(presence) < 2:
+            assert time.monotonic() < deadline, presence
+            time.sleep(0.02)
+        assert presence == [
+            {"id": carol_id, "username": "carol", "online": True},
+            {"id": carol_id, "username": "carol", "online": False},
+        ]
+
+        for _ in range(200):
+            ada.client.emit("typing")
+        answers = []
+        for _ in range(50):
+            ada.client.emit("online", callback=lambda *reply: answers.append(reply[0]))
+        time.sleep(1.5)
+        assert typing == [({"username": "ada"},)]  # one relayed; the rest fell within the second
+        assert answers and all(sorted(e["username"] for e in a) == ["ada", "bob"] for a in answers)
+        ada.client.emit("typing")
+        time.sleep(0.3)
+        assert len(typing) == 2  # a second later, relayed again
+        assert chat.all_rows() == []  # none of it is stored
+    finally:
+        ada.close()
+        bob.close()

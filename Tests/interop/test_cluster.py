@@ -259,6 +259,7 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
     """The official client in Chromium, through HAProxy: two people on two nodes (polling,
     then the upgrade), and one node SIGKILLed: its page is recovered through the balancer on
     another node and shown exactly what it missed."""
+    from selenium.webdriver.common.by import By
     from test_browser_chat import ARTIFACTS, Page
 
     cluster = ChatCluster(count=3, balancer=True)
@@ -279,6 +280,18 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
                 expected.append([page.username, f"{page.username} {i}"])
             bob.wait_for_messages(len(expected))
         assert ada.wait_for_messages(6) == expected
+        # Who is online, and who is typing, across nodes.
+        for page in (ada, bob):
+            deadline = time.monotonic() + 10
+            while page.driver.find_element(By.ID, "online-count").text != "2 online":
+                assert time.monotonic() < deadline, page.driver.find_element(By.ID, "online-count").text
+                time.sleep(0.05)
+        bob.driver.find_element(By.ID, "input").send_keys("hm")
+        deadline = time.monotonic() + 10
+        while ada.driver.find_element(By.ID, "typing").text != "bob is typing…":
+            assert time.monotonic() < deadline, "no typing indicator across nodes"
+            time.sleep(0.05)
+        bob.driver.find_element(By.ID, "input").clear()
         ada.screenshot("cluster-ada")
         bob.screenshot("cluster-bob")
 
