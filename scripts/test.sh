@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The test command. Without a stage, every stage in order: the Swift tests (unit, model,
 # store and in-process harness tests, on SQLite and a throwaway MariaDB), the documentation
-# of the EngineIO and SocketIO libraries (DocC, failing on any warning), the fuzz targets
+# of the four libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
 # (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
 # real clients. One stage on its own:
 #   scripts/test.sh unit       swift test
-#   scripts/test.sh docs       swift package generate-documentation --warnings-as-errors
+#   scripts/test.sh docs       swift package generate-documentation --warnings-as-errors, and
+#                              scripts/doc-coverage.py (every public symbol documented)
 #   scripts/test.sh fuzz       scripts/fuzz.sh
 #   scripts/test.sh interop    pytest (extra arguments go to pytest: -k upgrade)
 # Installs what it needs on the way; stops what it starts.
@@ -60,9 +61,11 @@ fi
 
 if wants docs; then
     echo "==> documentation (DocC)"
-    for target in EngineIO SocketIO; do
+    for target in EngineIO SocketIO Redis SocketIORedis; do
         swift package --disable-sandbox generate-documentation --target "$target" --warnings-as-errors
     done
+    # Every public symbol of the libraries has a doc comment.
+    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis}/*.symbols.json
 fi
 
 if wants fuzz; then

@@ -2,6 +2,7 @@ import NIOCore
 
 /// Why a reply could not be read. Any of these ends the connection.
 public struct RESPDecodingError: Error, Equatable, CustomStringConvertible {
+    /// What was wrong with the bytes.
     public let reason: String
     public var description: String { "invalid RESP: \(reason)" }
 }
@@ -16,8 +17,11 @@ public struct RESPDecodingError: Error, Equatable, CustomStringConvertible {
 public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = RESPValue
 
+    /// The longest bulk string accepted, in bytes.
     public let maxBulkLength: Int
+    /// The most elements an array may announce.
     public let maxArrayCount: Int
+    /// The deepest nesting of arrays accepted.
     public let maxDepth: Int
     /// The longest line (a simple string or an error message).
     static let maxLineLength = 1 << 16
@@ -31,6 +35,7 @@ public struct RESPDecoder: NIOSingleStepByteToMessageDecoder {
     /// The arrays being filled, outermost first.
     private var open: [OpenArray] = []
 
+    /// A decoder with these bounds.
     public init(maxBulkLength: Int = 64 << 20, maxArrayCount: Int = 1 << 20, maxDepth: Int = 16) {
         self.maxBulkLength = maxBulkLength
         self.maxArrayCount = maxArrayCount

@@ -26,16 +26,19 @@ public enum RESPValue: Sendable, Equatable {
         }
     }
 
+    /// The value of an integer reply.
     public var integer: Int64? {
         if case .integer(let value) = self { return value }
         return nil
     }
 
+    /// The elements of a non-null array reply.
     public var array: [RESPValue]? {
         if case .array(let values?) = self { return values }
         return nil
     }
 
+    /// Whether the reply is a null bulk string or a null array.
     public var isNull: Bool {
         switch self {
         case .bulkString(nil), .array(nil): true
@@ -46,6 +49,7 @@ public enum RESPValue: Sendable, Equatable {
 
 /// Writes a command as Redis wants it: an array of bulk strings.
 public enum RESPCommandEncoder {
+    /// Appends the command `arguments` (its name first) to `buffer`.
     public static func encode(_ arguments: [ByteBuffer], into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "*"))
         buffer.writeString(String(arguments.count))

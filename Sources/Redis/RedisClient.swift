@@ -3,9 +3,12 @@ import NIOCore
 
 /// Where a Redis server is: `redis://host:port`.
 public struct RedisAddress: Sendable, Equatable {
+    /// The host name or address.
     public var host: String
+    /// The TCP port.
     public var port: Int
 
+    /// The server at `host:port`.
     public init(host: String, port: Int = 6379) {
         self.host = host
         self.port = port
@@ -34,6 +37,7 @@ public struct RedisAddress: Sendable, Equatable {
 /// connection fail at once with `RedisError.disconnected`; every command is bounded by its
 /// timeout.
 public final class RedisClient: Sendable {
+    /// Prepares a new connection; the client waits for the future before using it.
     public typealias Connect = @Sendable (RedisConnection) -> EventLoopFuture<Void>
 
     private struct State {
@@ -44,6 +48,7 @@ public final class RedisClient: Sendable {
         var failures = 0
     }
 
+    /// The server the client connects to.
     public let address: RedisAddress
     private let group: any EventLoopGroup
     private let state = NIOLockedValueBox(State())
@@ -69,6 +74,7 @@ public final class RedisClient: Sendable {
         connect()
     }
 
+    /// Closes the connection and stops reconnecting; commands fail from then on.
     public func shutdown() {
         let connection = state.withLockedValue { state -> RedisConnection? in
             state.stopped = true
@@ -83,6 +89,7 @@ public final class RedisClient: Sendable {
         state.withLockedValue { $0.connection?.isActive ?? false }
     }
 
+    /// Sends a command over the current connection; fails at once when there is none, or after `timeout`.
     public func send(_ arguments: [ByteBuffer], timeout: TimeAmount = .seconds(5)) -> EventLoopFuture<RESPValue> {
         guard let connection = state.withLockedValue({ $0.connection }) else {
             return group.any().makeFailedFuture(RedisError.disconnected)
@@ -90,6 +97,7 @@ public final class RedisClient: Sendable {
         return connection.send(arguments, timeout: timeout)
     }
 
+    /// Sends a command of text arguments (`send("GET", key)`); see `send(_:timeout:)`.
     public func send(_ arguments: String..., timeout: TimeAmount = .seconds(5)) -> EventLoopFuture<RESPValue> {
         send(arguments.map { ByteBuffer(string: $0) }, timeout: timeout)
     }

@@ -47,7 +47,9 @@ public final class RedisConnection: Sendable {
         self.handler = handler
     }
 
+    /// The event loop of the connection's channel.
     public var eventLoop: any EventLoop { channel.eventLoop }
+    /// Whether the connection is open.
     public var isActive: Bool { channel.isActive }
 
     /// Sends a command; the future holds Redis's answer (an error answer fails it with
@@ -67,10 +69,12 @@ public final class RedisConnection: Sendable {
         }
     }
 
+    /// Sends a command of text arguments (`send("GET", key)`); see `send(_:timeout:)`.
     public func send(_ arguments: String..., timeout: TimeAmount = .seconds(5)) -> EventLoopFuture<RESPValue> {
         send(arguments.map { ByteBuffer(string: $0) }, timeout: timeout)
     }
 
+    /// Closes the connection; commands waiting for answers fail.
     public func close() {
         channel.close(promise: nil)
     }

@@ -16,7 +16,9 @@ import Darwin
 /// subscribed to a channel per namespace. Plug it in with
 /// `configuration.adapter = cluster.makeAdapter`, then `start()` it before serving.
 public final class RedisCluster: Sendable {
+    /// Where Redis is, and how the cluster uses it.
     public struct Configuration: Sendable {
+        /// The Redis server every node shares.
         public var address: RedisAddress
         /// Prefixes every key and channel, so that deployments can share one Redis.
         public var keyPrefix: String = "socket.io"
@@ -25,11 +27,13 @@ public final class RedisCluster: Sendable {
         /// How often this node says it is alive (a node silent for three is dropped).
         public var heartbeatInterval: TimeAmount = .seconds(5)
 
+        /// The defaults, with Redis at `address`.
         public init(address: RedisAddress) {
             self.address = address
         }
     }
 
+    /// The configuration the cluster was created with.
     public let configuration: Configuration
     /// This node's name in the cluster, random per process.
     public let nodeID = (0..<16).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
@@ -49,6 +53,7 @@ public final class RedisCluster: Sendable {
     private let keys: ClusterKeys
     private let waiters: Waiters
 
+    /// A cluster node on `group`'s event loops; `start()` connects it.
     public init(configuration: Configuration, group: any EventLoopGroup) {
         self.configuration = configuration
         self.group = group

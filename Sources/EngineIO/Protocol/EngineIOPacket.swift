@@ -2,18 +2,27 @@ import NIOCore
 
 /// The seven Engine.IO packet types, by their wire digit.
 public enum EngineIOPacketType: UInt8, Sendable, Hashable {
+    /// `0`: the handshake's answer, with the session's parameters.
     case open = 0x30  // "0"
+    /// `1`: the session ends.
     case close = 0x31  // "1"
+    /// `2`: the server's heartbeat (and the upgrade probe).
     case ping = 0x32  // "2"
+    /// `3`: the answer to a ping.
     case pong = 0x33  // "3"
+    /// `4`: a message for the layer above.
     case message = 0x34  // "4"
+    /// `5`: the client commits an upgrade to WebSocket.
     case upgrade = 0x35  // "5"
+    /// `6`: nothing; ends a polling request held open during an upgrade.
     case noop = 0x36  // "6"
 }
 
 /// A message carried by an Engine.IO session: the payload of a `message` packet.
 public enum EngineIOMessage: Sendable, Hashable {
+    /// A text message.
     case text(String)
+    /// A binary message: its raw bytes.
     case binary(ByteBuffer)
 }
 
@@ -23,13 +32,21 @@ public enum EngineIOMessage: Sendable, Hashable {
 /// that does not parse becomes `.invalid`, which the session answers with a "parse error"
 /// close, as the reference server does.
 public enum EngineIOInboundPacket: Sendable, Hashable {
+    /// An `open` packet (only ever sent by servers; a client's is ignored).
     case open
+    /// The client closes the session.
     case close
+    /// A ping, with its data (`probe` during an upgrade).
     case ping(String)
+    /// A pong, with its data (the answer to the server's heartbeat).
     case pong(String)
+    /// A message for the layer above.
     case message(EngineIOMessage)
+    /// The client commits its upgrade.
     case upgrade
+    /// Nothing.
     case noop
+    /// Anything that does not parse.
     case invalid
 
     /// Decodes a text packet (a WebSocket text frame, or one part of a polling payload).
@@ -61,11 +78,15 @@ public enum EngineIOInboundPacket: Sendable, Hashable {
 /// same buffer. Encoding once lets a broadcast write that one buffer to every recipient's
 /// socket as is: no header, allocation or copy per recipient, and one iovec per frame.
 public struct EngineIOOutboundPacket: Sendable, Hashable {
+    /// Whether a packet travels as text or as binary.
     public enum Kind: Sendable, Hashable {
+        /// A text frame, or a plain segment of a polling payload.
         case text
+        /// A binary frame, or a `b`-prefixed base64 segment of a polling payload.
         case binary
     }
 
+    /// Whether the packet is text or binary.
     public let kind: Kind
     /// The unmasked server-to-client WebSocket frame: header, then the packet's data.
     let frame: ByteBuffer

@@ -5,6 +5,7 @@ import ExtrasBase64
 /// ids (18 bytes, 24 characters) and Socket.IO socket and private session ids (15 bytes,
 /// 20 characters, like the reference's base64id).
 public enum RandomIdentifier {
+    /// A new identifier of `byteCount` random bytes, as URL-safe base64 without padding.
     public static func make(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, count in

@@ -40,6 +40,7 @@ public struct EngineIOConfiguration: Sendable {
     /// the fallback routes included, get 421 Misdirected Request.
     public var allowedHosts: AllowedHosts = .any
 
+    /// The reference server's defaults.
     public init() {}
 }
 
@@ -50,22 +51,30 @@ public struct EngineIOConfiguration: Sendable {
 /// gets the reference's 403 "Forbidden", for WebSocket handshakes too, since browsers do not
 /// apply CORS to WebSockets and a page on any site could otherwise open one.
 public struct CORSPolicy: Sendable, Hashable {
+    /// The origins accepted besides the server's own.
     public enum Origins: Sendable, Hashable {
+        /// None: only the server's own origin (and requests without one).
         case sameOrigin
+        /// Every origin (`*`).
         case any
+        /// These origins, as browsers send them (`https://example.com`).
         case list(Set<String>)
     }
 
+    /// The origins accepted besides the server's own.
     public var origins: Origins
     /// Sends `Access-Control-Allow-Credentials: true`, so pages may send cookies.
     public var allowCredentials: Bool
 
+    /// A policy accepting `origins`, with or without credentials.
     public init(origins: Origins, allowCredentials: Bool = false) {
         self.origins = origins
         self.allowCredentials = allowCredentials
     }
 
+    /// Only the server's own origin: the default.
     public static let sameOrigin = CORSPolicy(origins: .sameOrigin)
+    /// Every origin, without credentials.
     public static let anyOrigin = CORSPolicy(origins: .any)
 
     /// Parses a comma-separated list as given on the command line: `*` for any origin.

@@ -12,6 +12,7 @@ import NIOWebSocket
 /// Put it on a channel with `configureChannel(_:)` (or let `bind` do it). Requests outside
 /// `configuration.path` go to the `fallback` responder, so one port can also serve a page.
 public final class EngineIOServer: Sendable {
+    /// The configuration the server was created with.
     public let configuration: EngineIOConfiguration
     let delegate: any EngineIOServerDelegate
     let fallback: any HTTPFallbackResponder
@@ -26,6 +27,7 @@ public final class EngineIOServer: Sendable {
     /// handshake, never per message.
     private let sessions = NIOLockedValueBox<[String: Entry]>([:])
 
+    /// Creates a server that hands its sessions to `delegate` and every request outside `configuration.path` to `fallback`.
     public init(
         configuration: EngineIOConfiguration = .init(),
         delegate: any EngineIOServerDelegate,

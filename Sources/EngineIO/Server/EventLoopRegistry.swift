@@ -22,6 +22,7 @@ public final class EventLoopRegistry<Value: Sendable>: Sendable {
     private let state = NIOLockedValueBox(State())
     private let make: @Sendable (any EventLoop) -> Value
 
+    /// A registry that creates each loop's value with `make`, on first use.
     public init(make: @escaping @Sendable (any EventLoop) -> Value) {
         self.make = make
     }

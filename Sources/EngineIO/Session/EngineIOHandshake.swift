@@ -7,7 +7,9 @@ import NIOHTTP1
 public struct EngineIOHandshake: Sendable {
     /// The request target, path and query.
     public var uri: String
+    /// The request's headers (cookies, `Authorization`, `User-Agent`…).
     public var headers: HTTPHeaders
+    /// The peer's address: the client's, or a proxy's in front of the server.
     public var remoteAddress: SocketAddress?
     /// The transport of the first request.
     public var transport: EngineIOTransportKind

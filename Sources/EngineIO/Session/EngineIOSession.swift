@@ -21,7 +21,9 @@ public final class EngineIOSession: @unchecked Sendable {
     /// What logs show of a session id: its first six characters (36 of its 144 bits), enough
     /// to tell sessions apart in a log, too few to take one over.
     static func logLabel(_ id: String) -> String { "\(id.prefix(6))…" }
+    /// The event loop the session lives on: its callbacks run there.
     public let eventLoop: any EventLoop
+    /// The request that opened the session.
     public let handshake: EngineIOHandshake
 
     private let server: EngineIOServer

@@ -10,6 +10,7 @@ public struct BroadcastAcks: Sendable, Equatable {
     /// Every node reported how many clients it sent to, and every one of them answered.
     public var isComplete: Bool
 
+    /// Collects the given answers and counts.
     public init(responses: [[JSONValue]], expected: Int, isComplete: Bool) {
         self.responses = responses
         self.expected = expected

@@ -14,6 +14,7 @@ public final class InMemoryAdapter: SocketIOAdapter {
 
     private let sessions = NIOLockedValueBox<[String: PersistedSession]>([:])
 
+    /// An adapter delivering through `host`, keeping sessions and a recovery buffer when `recovery` is set.
     public init(host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?) {
         self.host = host
         self.recovery = recovery

@@ -25,12 +25,14 @@ public struct RecoveryBuffer: Sendable {
     /// The sequence number the next packet gets.
     public private(set) var nextSequence: UInt64 = 1
 
+    /// An empty buffer that drops packets older than `maxAge`, and the oldest ones beyond `maxCount` packets or `maxBytes` bytes.
     public init(maxAge: TimeAmount, maxCount: Int, maxBytes: Int) {
         self.maxAge = maxAge
         self.maxCount = max(maxCount, 1)
         self.maxBytes = maxBytes
     }
 
+    /// How many packets the buffer holds.
     public var count: Int { entries.count }
     var byteCount: Int { bytes }
 

@@ -13,13 +13,17 @@ public struct RoomMemberships: Sendable, Hashable {
     /// The first offset at which each room's broadcasts reach the socket.
     public private(set) var since: [String: UInt64]
 
+    /// Memberships in the given rooms, each from its offset.
     public init(since: [String: UInt64] = [:]) {
         self.since = since
     }
 
+    /// The rooms, without their offsets.
     public var rooms: Set<String> { Set(since.keys) }
+    /// Whether the socket is in no room at all.
     public var isEmpty: Bool { since.isEmpty }
 
+    /// Whether the socket is in `room`, from whatever offset.
     public func contains(_ room: String) -> Bool { since[room] != nil }
 
     /// Whether a packet with offset `sequence` (nil: none) sent to `room` is for the socket.

@@ -112,11 +112,16 @@ public protocol SocketIOAdapterHost: Sendable {
 
 /// A session to keep for recovery.
 public struct PersistedSessionInfo: Sendable {
+    /// The socket id, kept by the socket that recovers the session.
     public var id: String
+    /// The private session id the client presents to recover.
     public var pid: String
+    /// The rooms the socket was in, with the offsets they took effect from.
     public var rooms: RoomMemberships
+    /// The socket's `data`.
     public var data: JSONValue
 
+    /// A session with these fields.
     public init(id: String, pid: String, rooms: RoomMemberships, data: JSONValue) {
         self.id = id
         self.pid = pid
@@ -127,15 +132,21 @@ public struct PersistedSessionInfo: Sendable {
 
 /// A session taken back for recovery, with the packets its socket missed, in order.
 public struct RestoredSession: Sendable {
+    /// The socket id of the session, which the new socket takes.
     public var id: String
+    /// The private session id.
     public var pid: String
+    /// The rooms the socket was in, with their offsets.
     public var rooms: RoomMemberships
+    /// The socket's `data` as it was kept.
     public var data: JSONValue
+    /// The packets sent to the socket's rooms since the client's offset, in order.
     public var missedPackets: [EncodedSocketIOPacket]
     /// The offset of the last packet the replay covers: broadcasts up to it that are still
     /// on their way to the socket's event loop are not delivered to it a second time.
     public var through: UInt64
 
+    /// A restored session with these fields.
     public init(id: String, pid: String, rooms: RoomMemberships, data: JSONValue, missedPackets: [EncodedSocketIOPacket], through: UInt64) {
         self.id = id
         self.pid = pid

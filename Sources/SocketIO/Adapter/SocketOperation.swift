@@ -14,12 +14,16 @@ public enum SocketOperation: Sendable, Equatable {
 
 /// A socket as the node that holds it describes it (`BroadcastOperator.fetchSockets()`).
 public struct SocketDescription: Sendable, Equatable {
+    /// The socket id.
     public var id: String
+    /// The rooms the socket is in, its own id among them.
     public var rooms: Set<String>
+    /// The socket's `data`.
     public var data: JSONValue
     /// The CONNECT packet's payload.
     public var auth: JSONObject
 
+    /// A description with these fields.
     public init(id: String, rooms: Set<String>, data: JSONValue, auth: JSONObject) {
         self.id = id
         self.rooms = rooms
@@ -31,9 +35,12 @@ public struct SocketDescription: Sendable, Equatable {
 /// Fewer nodes answered than the cluster counts (socket.io: "timeout reached: only N
 /// responses received out of M").
 public struct SocketIOClusterTimeout: Error, Equatable, CustomStringConvertible {
+    /// How many nodes answered.
     public let received: Int
+    /// How many nodes the cluster counted when the request left.
     public let expected: Int
 
+    /// The error for `received` answers out of `expected`.
     public init(received: Int, expected: Int) {
         self.received = received
         self.expected = expected

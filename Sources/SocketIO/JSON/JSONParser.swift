@@ -1,6 +1,8 @@
 /// Errors from `JSONParser`.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    /// The byte offset in the input where parsing stopped.
     public let offset: Int
+    /// What was wrong there.
     public let reason: String
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
@@ -11,11 +13,13 @@ public struct JSONParser {
     /// Deepest nesting of arrays and objects accepted.
     public static let defaultMaxDepth = 64
 
+    /// Parses `text` as one JSON value, refusing nesting deeper than `maxDepth`.
     public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws -> JSONValue {
         var text = text
         return try text.withUTF8 { try parse(bytes: $0, maxDepth: maxDepth) }
     }
 
+    /// Parses UTF-8 `bytes` as one JSON value, refusing nesting deeper than `maxDepth`.
     public static func parse(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = defaultMaxDepth) throws -> JSONValue {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth)
         parser.skipWhitespace()

@@ -6,19 +6,28 @@ import OrderedCollections
 /// `.binary` is the one addition to JSON: it travels as a Socket.IO attachment, with a
 /// `{"_placeholder":true,"num":N}` in its place in the JSON text.
 public enum JSONValue: Sendable, Equatable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number; JSON and JavaScript numbers are doubles.
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object, its keys in the order they came.
     case object(JSONObject)
+    /// Bytes, sent as a binary attachment.
     case binary(ByteBuffer)
 
+    /// The string, if the value is one.
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
+    /// The number, if the value is one.
     public var numberValue: Double? {
         if case .number(let value) = self { return value }
         return nil
@@ -30,26 +39,31 @@ public enum JSONValue: Sendable, Equatable {
         return Int(value)
     }
 
+    /// The boolean, if the value is one.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
     }
 
+    /// The elements, if the value is an array.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
+    /// The object, if the value is one.
     public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
 
+    /// The bytes, if the value is binary.
     public var binaryValue: ByteBuffer? {
         if case .binary(let value) = self { return value }
         return nil
     }
 
+    /// Whether the value is `null`.
     public var isNull: Bool { self == .null }
 
     /// Looks a key up in an object; nil for a missing key or a non-object.
@@ -79,14 +93,19 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
 
     private var members: OrderedDictionary<String, JSONValue> = [:]
 
+    /// An empty object.
     public init() {}
 
+    /// An object of these members, in this order; a repeated key keeps its first position and its last value.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         for (key, value) in elements { self[key] = value }
     }
 
+    /// How many members the object has.
     public var count: Int { members.count }
+    /// Whether the object has no members.
     public var isEmpty: Bool { members.isEmpty }
+    /// The keys, in order.
     public var keys: [String] { Array(members.keys) }
 
     /// The value of `key`. Setting a key that exists keeps its position (as assigning to
@@ -124,9 +143,14 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 }
 
 extension JSONValue {
+    /// A string value.
     public init(_ value: String) { self = .string(value) }
+    /// A number value.
     public init(_ value: Int) { self = .number(Double(value)) }
+    /// A number value (exact up to 2^53, as in JavaScript).
     public init(_ value: Int64) { self = .number(Double(value)) }
+    /// A number value.
     public init(_ value: Double) { self = .number(value) }
+    /// A boolean value.
     public init(_ value: Bool) { self = .bool(value) }
 }

@@ -3,12 +3,19 @@ import NIOCore
 
 /// The packet types of Socket.IO protocol 5, by their wire digit.
 public enum SocketIOPacketType: UInt8, Sendable {
+    /// `0`: a client joins a namespace; the server's answer carries the socket id.
     case connect = 0
+    /// `1`: either side leaves a namespace.
     case disconnect = 1
+    /// `2`: an event, its name first in the data array.
     case event = 2
+    /// `3`: the answer to an event that asked for one, by its id.
     case ack = 3
+    /// `4`: the server refuses a namespace (`{message, data}`).
     case connectError = 4
+    /// `5`: an event with binary attachments.
     case binaryEvent = 5
+    /// `6`: an ack with binary attachments.
     case binaryAck = 6
 }
 
@@ -16,11 +23,16 @@ public enum SocketIOPacketType: UInt8, Sendable {
 /// codec turns them into placeholders and separate Engine.IO messages and back, so the
 /// binary packet types never reach the layers above.
 public struct SocketIOPacket: Sendable, Equatable {
+    /// The packet type (never a binary one: the codec handles those).
     public var type: SocketIOPacketType
+    /// The namespace, `/` by default.
     public var namespace: String
+    /// The ack id of an event that asks for an answer, or of the answer.
     public var id: Int?
+    /// The payload: an event's name and arguments, an ack's arguments, a CONNECT's auth.
     public var data: JSONValue?
 
+    /// A packet with these fields.
     public init(type: SocketIOPacketType, namespace: String = "/", id: Int? = nil, data: JSONValue? = nil) {
         self.type = type
         self.namespace = namespace
@@ -32,12 +44,15 @@ public struct SocketIOPacket: Sendable, Equatable {
 /// A packet encoded for Engine.IO: one text message, then one binary message per
 /// attachment. Encoded once, it can be written to any number of sessions.
 public struct EncodedSocketIOPacket: Sendable, Equatable {
+    /// The packet's text part.
     public var text: EngineIOOutboundPacket
+    /// The binary attachments, in order.
     public var attachments: [EngineIOOutboundPacket]
     /// The connection-state recovery offset the packet carries as its last argument; nil
     /// for packets that are not kept for recovery.
     public var sequence: UInt64?
 
+    /// An encoded packet from its parts.
     public init(text: EngineIOOutboundPacket, attachments: [EngineIOOutboundPacket], sequence: UInt64? = nil) {
         self.text = text
         self.attachments = attachments
@@ -72,6 +87,7 @@ extension EncodedSocketIOPacket {
     }
 }
 
+/// Encodes packets for Engine.IO.
 public enum SocketIOPacketEncoder {
     /// Encodes `packet`: `<type>[<attachments>-][<namespace>,][<id>][<json>]`, with
     /// EVENT/ACK turned into BINARY_EVENT/BINARY_ACK when the data holds binary values.
@@ -114,6 +130,7 @@ public enum SocketIOPacketEncoder {
 
 /// Why a packet was refused. Any of these closes the connection, as the reference does.
 public struct SocketIOParseError: Error, Equatable, CustomStringConvertible {
+    /// What was wrong.
     public let reason: String
     public var description: String { reason }
 }
@@ -126,11 +143,14 @@ public struct SocketIOPacketDecoder: Sendable {
     /// The largest ack id accepted: beyond 2^53 JavaScript cannot represent it exactly.
     static let maxAckID = 9_007_199_254_740_991
 
+    /// The most binary attachments one packet may announce.
     public var maxAttachments: Int
+    /// The deepest JSON nesting accepted.
     public var maxDepth: Int
 
     private var pending: (packet: SocketIOPacket, expected: Int, buffers: [ByteBuffer])?
 
+    /// A decoder with these limits.
     public init(maxAttachments: Int = 10, maxDepth: Int = JSONParser.defaultMaxDepth) {
         self.maxAttachments = maxAttachments
         self.maxDepth = maxDepth

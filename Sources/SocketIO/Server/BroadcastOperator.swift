@@ -77,6 +77,7 @@ public struct BroadcastOperator: Sendable {
         return await namespace.adapter.broadcastWithAck(packet, filter: filter, timeout: timeout)
     }
 
+    /// Encodes the event once and writes it to every chosen socket.
     public func emit(_ event: String, _ arguments: JSONValue...) {
         emit(event, arguments: arguments)
     }

@@ -23,6 +23,7 @@ public struct SocketIOConfiguration: Sendable {
         InMemoryAdapter(host: $0, recovery: $1)
     }
 
+    /// The reference server's defaults.
     public init() {}
 }
 
@@ -39,5 +40,6 @@ public struct ConnectionStateRecovery: Sendable {
     /// The most bytes buffered per namespace, counted as encoded on the wire.
     public var maxBufferedBytes = 64 << 20
 
+    /// The reference server's defaults.
     public init() {}
 }

@@ -13,7 +13,9 @@ public struct SocketIOHandshake: Sendable {
 
     /// The query parameters of the Engine.IO handshake.
     public var query: [String: String] { engine.query }
+    /// The headers of the Engine.IO handshake request.
     public var headers: HTTPHeaders { engine.headers }
+    /// The peer's address (a proxy's, behind one).
     public var address: SocketAddress? { engine.remoteAddress }
     /// The request target of the Engine.IO handshake.
     public var url: String { engine.uri }

@@ -7,8 +7,10 @@ import NIOCore
 public final class SocketIONamespace: Sendable {
     /// Runs before a socket connects; throw `SocketIOConnectError` to refuse it.
     public typealias Middleware = @Sendable (SocketIOSocket) async throws -> Void
+    /// Runs once a socket has connected, on its event loop.
     public typealias ConnectionHandler = @Sendable (SocketIOSocket) -> Void
 
+    /// The namespace's name, starting with `/`.
     public let name: String
     /// Where broadcasts go and lost links' sessions are kept (`SocketIOConfiguration.adapter`).
     public let adapter: any SocketIOAdapter
@@ -106,11 +108,16 @@ public final class SocketIONamespace: Sendable {
 
     // MARK: Broadcasting
 
+    /// A broadcast to every socket of the namespace, to narrow with `to`, `except`, `volatile`, `local`.
     public var broadcastOperator: BroadcastOperator { BroadcastOperator(namespace: self) }
 
+    /// A broadcast to the sockets in `room` (chain `to` for several rooms).
     public func to(_ room: String) -> BroadcastOperator { broadcastOperator.to(room) }
+    /// The same as `to(_:)`.
     public func `in`(_ room: String) -> BroadcastOperator { broadcastOperator.to(room) }
+    /// A broadcast to every socket but those in `room`.
     public func except(_ room: String) -> BroadcastOperator { broadcastOperator.except(room) }
+    /// A broadcast that skips sockets that cannot take it right now.
     public var volatile: BroadcastOperator { broadcastOperator.volatile }
 
     /// Emits to every socket of the namespace.
@@ -118,6 +125,7 @@ public final class SocketIONamespace: Sendable {
         broadcastOperator.emit(event, arguments: arguments)
     }
 
+    /// Emits to every socket of the namespace.
     public func emit(_ event: String, arguments: [JSONValue]) {
         broadcastOperator.emit(event, arguments: arguments)
     }

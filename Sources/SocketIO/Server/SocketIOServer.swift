@@ -17,10 +17,13 @@ import NIOCore
 /// try await io.bind(host: "0.0.0.0", port: 3000, group: MultiThreadedEventLoopGroup.singleton)
 /// ```
 public final class SocketIOServer: Sendable {
+    /// The configuration the server was created with.
     public let configuration: SocketIOConfiguration
+    /// The Engine.IO server beneath, for putting on a channel of your own.
     public let engine: EngineIOServer
     private let router: SocketIORouter
 
+    /// A server with `configuration`; requests outside its path go to `fallback`.
     public init(
         configuration: SocketIOConfiguration = .init(),
         fallback: any HTTPFallbackResponder = NotFoundResponder(),
@@ -45,6 +48,7 @@ public final class SocketIOServer: Sendable {
         sockets.emit(event, arguments: arguments)
     }
 
+    /// A broadcast to the main namespace's sockets in `room`.
     public func to(_ room: String) -> BroadcastOperator { sockets.to(room) }
 
     /// Listens on `host:port` and serves until the returned channel is closed; see

@@ -18,14 +18,18 @@ public final class SocketIOSocket: @unchecked Sendable {
     // `eventLoop`: public methods hop there first, internal ones are called there by the
     // connection and the adapter shard of that loop.
 
+    /// Handles one event from the client, on the socket's event loop.
     public typealias EventHandler = @Sendable (SocketIOEvent) -> Void
+    /// Runs when the socket disconnects, with the reason, on its event loop.
     public typealias DisconnectHandler = @Sendable (SocketIOSocket, SocketIODisconnectReason) -> Void
 
     /// The socket id: public, shared with other clients in rooms and broadcasts.
     public let id: String
     /// The private session id used for connection-state recovery (nil when it is off).
     public let pid: String?
+    /// The namespace the socket is connected to.
     public let namespace: SocketIONamespace
+    /// What the socket connected with: auth payload, headers, query, address.
     public let handshake: SocketIOHandshake
     /// Whether this socket resumed an earlier session (connection-state recovery).
     public let recovered: Bool
@@ -58,6 +62,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         let timer: Scheduled<Void>?
     }
 
+    /// The event loop the socket lives on, its connection's.
     public var eventLoop: any EventLoop { connection.eventLoop }
 
     static let connectedSockets = Meter(label: "socketio_sockets_connected")
@@ -223,6 +228,7 @@ public final class SocketIOSocket: @unchecked Sendable {
         BroadcastOperator(namespace: namespace, filter: BroadcastFilter(rooms: [room], except: [id]))
     }
 
+    /// The same as `to(_:)`.
     public func `in`(_ room: String) -> BroadcastOperator { to(room) }
 
     /// Broadcasts to everyone but those in `room` and this socket.
