@@ -8,7 +8,8 @@ import SocketIO
 /// Presence is a snapshot plus changes, keyed by socket id so that applying either twice
 /// is harmless:
 /// - `online` (ack): the client is put in the presence room, then answered with every
-///   connected socket of the namespace, `[{id, username}]`, from every server.
+///   connected socket of the namespace, `[{id, username}]`, from every server (`null` if
+///   a server did not answer; up to four requests of a socket wait, others are dropped).
 /// - `presence` `{id, username, online}`: sent to the presence room after a socket's
 ///   state changed (after it is registered, after it is removed).
 ///
@@ -24,9 +25,17 @@ import SocketIO
 struct ChatPresence: Sendable {
     static let presenceRoom = "chat:presence"
     static let typingInterval: TimeAmount = .seconds(1)
+    static let maxWaitingPerSocket = 4
 
     let namespace: SocketIONamespace
     let chatRoom: String
+    let snapshots: SnapshotReader
+
+    init(namespace: SocketIONamespace, chatRoom: String) {
+        self.namespace = namespace
+        self.chatRoom = chatRoom
+        self.snapshots = SnapshotReader(namespace: namespace)
+    }
 
     func install(on socket: SocketIOSocket, username: String?) {
         let usernameValue: JSONValue = username.map(JSONValue.string) ?? .null
@@ -41,29 +50,21 @@ struct ChatPresence: Sendable {
             guard relay else { return }
             event.socket.to(chatRoom).volatile.emit("typing", ["username": usernameValue])
         }
-        socket.on("online") { [namespace] event in
+        socket.on("online") { [snapshots] event in
             guard let ack = event.ack else { return }
+            // At most a few requests of one socket wait at a time: the client gets an
+            // answer to each of those; beyond them, it is asking in a loop.
+            let admitted = state.withLockedValue { state -> Bool in
+                guard state.waitingForSnapshot < Self.maxWaitingPerSocket else { return false }
+                state.waitingForSnapshot += 1
+                return true
+            }
+            guard admitted else { return }
             // Joined before the snapshot is read, so that no change falls between the two.
             event.socket.join(Self.presenceRoom)
-            // Requests that come while one is being answered share its answer: a client
-            // asking in a loop costs one cluster-wide read at a time.
-            let first = state.withLockedValue { state -> Bool in
-                state.waitingForSnapshot.append(ack)
-                return state.waitingForSnapshot.count == 1
-            }
-            guard first else { return }
-            Task {
-                let sockets = (try? await namespace.broadcastOperator.fetchSockets()) ?? []
-                let snapshot: JSONValue = .array(
-                    sockets.sorted { $0.id < $1.id }.map { socket in
-                        ["id": .string(socket.id), "username": Self.username(in: socket.auth)]
-                    }
-                )
-                let waiting = state.withLockedValue { state in
-                    defer { state.waitingForSnapshot = [] }
-                    return state.waitingForSnapshot
-                }
-                for ack in waiting { ack(snapshot) }
+            snapshots.request { snapshot in
+                state.withLockedValue { $0.waitingForSnapshot -= 1 }
+                ack(snapshot)
             }
         }
         socket.onDisconnect { [namespace] socket, _ in
@@ -84,6 +85,59 @@ struct ChatPresence: Sendable {
 
     private struct SocketState {
         var nextTypingRelay = NIODeadline.uptimeNanoseconds(0)
-        var waitingForSnapshot: [SocketIOAck] = []
+        var waitingForSnapshot = 0
+    }
+}
+
+/// Reads who is online for every socket that asks, one read at a time per server: the
+/// requests that arrive while a read runs are answered together by the next one, which
+/// starts after all of them (an answer must not predate its request: the requester joined
+/// the presence room before asking, and changes before that reach it only through the
+/// snapshot). A reconnection storm of n clients thus costs a few reads of n sockets, not n
+/// of them. When a read fails (a node of the cluster did not answer in time) the requests
+/// are answered with null, and the clients ask again.
+final class SnapshotReader: Sendable {
+    typealias Answer = @Sendable (JSONValue) -> Void
+
+    private let namespace: SocketIONamespace
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var reading = false
+        var waiting: [Answer] = []
+    }
+
+    init(namespace: SocketIONamespace) {
+        self.namespace = namespace
+    }
+
+    func request(_ answer: @escaping Answer) {
+        let start = state.withLockedValue { state -> Bool in
+            state.waiting.append(answer)
+            defer { state.reading = true }
+            return !state.reading
+        }
+        if start { Task { await self.readWhileAsked() } }
+    }
+
+    private func readWhileAsked() async {
+        while true {
+            let batch = state.withLockedValue { state -> [Answer] in
+                defer { state.waiting = [] }
+                if state.waiting.isEmpty { state.reading = false }
+                return state.waiting
+            }
+            guard !batch.isEmpty else { return }
+            guard let sockets = try? await namespace.broadcastOperator.fetchSockets() else {
+                for answer in batch { answer(.null) }
+                continue
+            }
+            let snapshot: JSONValue = .array(
+                sockets.sorted { $0.id < $1.id }.map { socket in
+                    ["id": .string(socket.id), "username": ChatPresence.username(in: socket.auth)]
+                }
+            )
+            for answer in batch { answer(snapshot) }
+        }
     }
 }

@@ -173,7 +173,8 @@ public final class RedisCluster: Sendable {
         let now = Self.milliseconds()
         let interval = configuration.heartbeatInterval.nanoseconds / 1_000_000
         let key = keys.nodes
-        return send("HSET", key, nodeID, String(now)).flatMap { _ in self.send("HGETALL", key) }.map { reply in
+        let written = send("HSET", key, nodeID, String(now))
+        return written.flatMap { _ in self.send("HGETALL", key) }.flatMap { reply in
             let fields = reply.array ?? []
             var live = 0
             var stale: [String] = []
@@ -187,8 +188,11 @@ public final class RedisCluster: Sendable {
             }
             self.liveNodes.withLockedValue { $0 = max(live, 1) }
             self.hasCounted.withLockedValue { $0 = true }
-            if !stale.isEmpty { _ = self.send(["HDEL", key].map { ByteBuffer(string: $0) } + stale.map { ByteBuffer(string: $0) }) }
             self.firstHeartbeat.succeed()
+            // Done once the dead are gone too, so that whoever counted sees them gone (a
+            // failed HDEL is retried by the next heartbeat).
+            guard !stale.isEmpty else { return written.eventLoop.makeSucceededVoidFuture() }
+            return self.send(["HDEL", key].map { ByteBuffer(string: $0) } + stale.map { ByteBuffer(string: $0) }).map { _ in }.recover { _ in }
         }
     }
 
