@@ -7,7 +7,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv redis-server
+ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver
+ensure_client_bundle
 ulimit -n 20000
 
 echo "==> release build"
@@ -65,9 +66,9 @@ bench() {  # label, scenario, options...
 }
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200
+    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200 PAGE_RUNS=2
 else
-    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000
+    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000 PAGE_RUNS=5
 fi
 SWIFT_ENV=(DATA_DIR="$WORK/sqlite" "$BIN/chat-server")
 
@@ -149,6 +150,12 @@ echo "==> swift-cluster-3-nodes: failover"
     --label swift-cluster-3-nodes --clients "$FANOUT_BIG" --before 20 --during 50 | tee -a "$RESULTS"
 kill "${NODE_PIDS[@]}" "$REDIS_PID" 2>/dev/null || true
 wait "${NODE_PIDS[@]}" "$REDIS_PID" 2>/dev/null || true
+
+# The page: the latest messages of a 50,000-message room, painted in headless Chromium.
+echo "==> swift: page"
+PORT=$((PORT + 60))
+"$VENV/bin/python" Tests/bench/page_first_paint.py --server "$BIN/chat-server" --data-dir "$WORK/page" --port "$PORT" \
+    --bundle "$CLIENT_BUNDLE" --runs "$PAGE_RUNS" | tee -a "$RESULTS"
 
 python3 Tests/bench/report.py "$RESULTS" > BENCHMARKS.md
 echo "==> wrote BENCHMARKS.md"

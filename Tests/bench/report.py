@@ -123,6 +123,20 @@ def main():
             cells = [packet, fmt(swift["bytes"] if swift else None), *held(swift), *held(py), f"≤ {node[packet]} ms" if packet in node else "–"]
             out.append("| " + " | ".join(cells) + " |")
 
+    page = [r for r in results if r["scenario"] == "page"]
+    if page:
+        out.append("\n## The page\n")
+        out.append("The chat page in headless Chromium, as a returning user, in a room of stored messages: from")
+        out.append("navigation to its latest page shown and painted (median, and worst, of the runs after a warm-up),")
+        out.append("and how many message elements it holds.\n")
+        out.append("| server | store | stored messages | latest page shown | painted (worst) | elements |")
+        out.append("| --- | --- | --- | --- | --- | --- |")
+        for r in page:
+            out.append(
+                f"| {r['server']} | {r['store']} | {r['stored_messages']:,} | {fmt(r['latest_shown_ms_median'], 0)} ms | "
+                f"{fmt(r['latest_painted_ms_median'], 0)} ms ({fmt(r['latest_painted_ms_worst'], 0)}) | {r['message_elements']} |"
+            )
+
     out.append("\n## Ratios against python-socketio (same run)\n")
     swift_fan = find(results, "fanout", "swift", receivers=200)
     py_fan = find(results, "fanout", "python-socketio", receivers=200)
@@ -142,7 +156,8 @@ def main():
     out.append("    socketio-bench fanout --receivers N --senders S --rate R --duration S --server-pid PID")
     out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID")
     out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID")
-    out.append("    socketio-bench hostile --observers N --repeats R --server-pid PID\n")
+    out.append("    socketio-bench hostile --observers N --repeats R --server-pid PID")
+    out.append("    Tests/bench/page_first_paint.py --server BIN --data-dir DIR --port P --bundle FILE --messages N --runs R\n")
     out.append("Raw results (one JSON line per scenario):\n")
     out.append("```")
     out.extend(json.dumps(r) for r in results)

@@ -62,8 +62,9 @@ def test_a_room_of_50000_shows_its_latest_page_at_once_and_scrolls_back(browser,
     (ARTIFACTS / f"page-50000-first-paint-{chat.store}.json").write_text(
         json.dumps({"stored_messages": rows, "latest_shown_ms": shown, "latest_painted_ms": painted, "elements": len(ids)})
     )
+    # Recorded, not judged: the benchmark command measures it (Tests/bench/page_first_paint.py).
+    # What makes it fast in a room of any size is checked above: the page holds one page.
     print(f"\n50,000 stored messages ({chat.store}): latest page shown {shown:.0f} ms, painted {painted:.0f} ms after navigation")
-    assert painted < 1000, f"the latest messages took {painted:.0f} ms to paint"
 
     # Scrolling back, by keyboard (Home in the focused message list), loads older pages,
     # keeping what the reader was looking at in place.
