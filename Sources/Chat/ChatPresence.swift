@@ -98,8 +98,9 @@ struct ChatPresence: Sendable {
 /// are answered with null, and the clients ask again.
 final class SnapshotReader: Sendable {
     typealias Answer = @Sendable (JSONValue) -> Void
+    typealias Read = @Sendable () async throws -> [SocketDescription]
 
-    private let namespace: SocketIONamespace
+    private let read: Read
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -107,8 +108,14 @@ final class SnapshotReader: Sendable {
         var waiting: [Answer] = []
     }
 
-    init(namespace: SocketIONamespace) {
-        self.namespace = namespace
+    /// Reads with `read` (a test's stand-in for the cluster).
+    init(read: @escaping Read) {
+        self.read = read
+    }
+
+    /// Reads every socket of `namespace`, on every server.
+    convenience init(namespace: SocketIONamespace) {
+        self.init { try await namespace.broadcastOperator.fetchSockets() }
     }
 
     func request(_ answer: @escaping Answer) {
@@ -128,7 +135,7 @@ final class SnapshotReader: Sendable {
                 return state.waiting
             }
             guard !batch.isEmpty else { return }
-            guard let sockets = try? await namespace.broadcastOperator.fetchSockets() else {
+            guard let sockets = try? await read() else {
                 for answer in batch { answer(.null) }
                 continue
             }
