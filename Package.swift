@@ -225,6 +225,7 @@ let package = Package(
             dependencies: [
                 "Chat", "ChatStoreMySQL", "ChatStoreSQLite", "SocketIO",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),

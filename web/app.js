@@ -9,8 +9,8 @@
 //   stored once. The ack names the stored id: the message is then shown as sent. One
 //   whose retries ran out is marked failed, with a Resend that reuses the offset.
 // - Presence: a snapshot (`online`, answered with every connected socket) replaced on
-//   every connection, then `presence` changes keyed by socket id. Typing: volatile events,
-//   never stored, shown for a few seconds.
+//   every connection, then `presence` changes (in batches) keyed by socket id. Typing:
+//   volatile events, never stored, shown for a few seconds.
 (() => {
   const $ = (id) => document.getElementById(id);
   const joinSection = $("join");
@@ -449,11 +449,12 @@
     });
   }
 
-  function onPresence(change) {
-    if (!change || typeof change.id !== "string") return;
-    if (presenceBuffer !== null) presenceBuffer.push(change);
+  // Changes come in batches, in the order they happened.
+  function onPresence(changes) {
+    const valid = (Array.isArray(changes) ? changes : [changes]).filter((change) => change && typeof change.id === "string");
+    if (presenceBuffer !== null) presenceBuffer.push(...valid);
     else {
-      applyPresence(change);
+      for (const change of valid) applyPresence(change);
       renderPresence();
     }
   }

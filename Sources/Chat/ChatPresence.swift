@@ -10,8 +10,10 @@ import SocketIO
 /// - `online` (ack): the client is put in the presence room, then answered with every
 ///   connected socket of the namespace, `[{id, username}]`, from every server (`null` if
 ///   a server did not answer; up to four requests of a socket wait, others are dropped).
-/// - `presence` `{id, username, online}`: sent to the presence room after a socket's
-///   state changed (after it is registered, after it is removed).
+/// - `presence` `[{id, username, online}…]`: sent to the presence room after sockets'
+///   states changed (after they are registered, after they are removed), the changes of
+///   `changeDelay` together, in the order they happened: a reconnection storm of n
+///   clients is a few broadcasts, not 2n.
 ///
 /// A client replaces its list with the snapshot, then applies the changes that arrived
 /// while it waited, in order: a change that happened before the snapshot was read is
@@ -26,15 +28,20 @@ struct ChatPresence: Sendable {
     static let presenceRoom = "chat:presence"
     static let typingInterval: TimeAmount = .seconds(1)
     static let maxWaitingPerSocket = 4
+    static let changeDelay: TimeAmount = .milliseconds(100)
 
     let namespace: SocketIONamespace
     let chatRoom: String
     let snapshots: SnapshotReader
+    let changes: PresenceChanges
 
     init(namespace: SocketIONamespace, chatRoom: String) {
         self.namespace = namespace
         self.chatRoom = chatRoom
         self.snapshots = SnapshotReader(namespace: namespace)
+        self.changes = PresenceChanges(delay: Self.changeDelay) { batch in
+            namespace.to(Self.presenceRoom).emit("presence", .array(batch))
+        }
     }
 
     func install(on socket: SocketIOSocket, username: String?) {
@@ -67,13 +74,13 @@ struct ChatPresence: Sendable {
                 ack(snapshot)
             }
         }
-        socket.onDisconnect { [namespace] socket, _ in
+        socket.onDisconnect { [changes] socket, _ in
             // The socket has left the namespace's registry by now: a snapshot read from
             // here on does not have it.
-            namespace.to(Self.presenceRoom).emit("presence", ["id": .string(socket.id), "username": usernameValue, "online": false])
+            changes.add(["id": .string(socket.id), "username": usernameValue, "online": false], on: socket.eventLoop)
         }
         // Registered already: a snapshot read from here on has it.
-        namespace.to(Self.presenceRoom).emit("presence", ["id": .string(socket.id), "username": usernameValue, "online": true])
+        changes.add(["id": .string(socket.id), "username": usernameValue, "online": true], on: socket.eventLoop)
     }
 
     /// The trimmed username a socket connected with, as `ChatService` accepted it.
@@ -146,5 +153,45 @@ final class SnapshotReader: Sendable {
             )
             for answer in batch { answer(snapshot) }
         }
+    }
+}
+
+/// Presence changes gathered for a short while and sent as one broadcast, in the order they
+/// were added. Each is added after its state change, so each leaves after it too.
+final class PresenceChanges: Sendable {
+    private let delay: TimeAmount
+    private let send: @Sendable ([JSONValue]) -> Void
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var pending: [JSONValue] = []
+        var scheduled = false
+    }
+
+    init(delay: TimeAmount, send: @escaping @Sendable ([JSONValue]) -> Void) {
+        self.delay = delay
+        self.send = send
+    }
+
+    /// Adds a change; the first of a batch schedules its sending on `eventLoop`.
+    func add(_ change: JSONValue, on eventLoop: any EventLoop) {
+        let first = state.withLockedValue { state -> Bool in
+            state.pending.append(change)
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        guard first else { return }
+        eventLoop.scheduleTask(in: delay) { self.flush() }
+    }
+
+    func flush() {
+        let batch = state.withLockedValue { state -> [JSONValue] in
+            defer {
+                state.pending = []
+                state.scheduled = false
+            }
+            return state.pending
+        }
+        if !batch.isEmpty { send(batch) }
     }
 }

@@ -1,4 +1,6 @@
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
 import SocketIO
 import Testing
 
@@ -140,5 +142,25 @@ import Testing
         reads.finishOne()
         await answers.waitFor(["a"])
         #expect(answers["a"] == .null)
+    }
+}
+
+/// `PresenceChanges`: the changes of one delay leave together, in order, once.
+@Suite struct PresenceChangesTests {
+    @Test func changesWithinTheDelayLeaveAsOneBroadcastInOrder() {
+        let loop = EmbeddedEventLoop()
+        let sent = NIOLockedValueBox<[[JSONValue]]>([])
+        let changes = PresenceChanges(delay: .milliseconds(100)) { batch in sent.withLockedValue { $0.append(batch) } }
+        changes.add(["id": "a", "online": true], on: loop)
+        loop.advanceTime(by: .milliseconds(50))
+        changes.add(["id": "b", "online": true], on: loop)
+        changes.add(["id": "a", "online": false], on: loop)
+        #expect(sent.withLockedValue { $0 }.isEmpty)
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(sent.withLockedValue { $0 } == [[["id": "a", "online": true], ["id": "b", "online": true], ["id": "a", "online": false]]])
+        // The next change starts the next batch.
+        changes.add(["id": "c", "online": true], on: loop)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(sent.withLockedValue { $0 }.count == 2 && sent.withLockedValue { $0 }[1] == [["id": "c", "online": true]])
     }
 }
