@@ -181,17 +181,21 @@ final class PresenceChanges: Sendable {
             return !state.scheduled
         }
         guard first else { return }
-        eventLoop.scheduleTask(in: delay) { self.flush() }
+        eventLoop.scheduleTask(in: delay) { self.flush(on: eventLoop) }
     }
 
-    func flush() {
+    /// Sends what is pending. Changes added meanwhile wait for the next batch, which is
+    /// scheduled only once this one has been handed over, so batches leave in order.
+    private func flush(on eventLoop: any EventLoop) {
         let batch = state.withLockedValue { state -> [JSONValue] in
-            defer {
-                state.pending = []
-                state.scheduled = false
-            }
+            defer { state.pending = [] }
             return state.pending
         }
         if !batch.isEmpty { send(batch) }
+        let more = state.withLockedValue { state -> Bool in
+            state.scheduled = !state.pending.isEmpty
+            return state.scheduled
+        }
+        if more { eventLoop.scheduleTask(in: delay) { self.flush(on: eventLoop) } }
     }
 }

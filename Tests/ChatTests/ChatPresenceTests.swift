@@ -163,4 +163,24 @@ import Testing
         loop.advanceTime(by: .milliseconds(100))
         #expect(sent.withLockedValue { $0 }.count == 2 && sent.withLockedValue { $0 }[1] == [["id": "c", "online": true]])
     }
+
+    @Test func aChangeAddedWhileABatchIsSentLeavesInTheNextBatch() {
+        let loop = EmbeddedEventLoop()
+        let sent = NIOLockedValueBox<[[JSONValue]]>([])
+        let changes = NIOLockedValueBox<PresenceChanges?>(nil)
+        let batcher = PresenceChanges(delay: .milliseconds(100)) { batch in
+            let first = sent.withLockedValue { sent in
+                sent.append(batch)
+                return sent.count == 1
+            }
+            // Another socket changes while the first batch is being handed over.
+            if first { changes.withLockedValue { $0 }?.add(["id": "late"], on: loop) }
+        }
+        changes.withLockedValue { $0 = batcher }
+        batcher.add(["id": "early"], on: loop)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(sent.withLockedValue { $0 } == [[["id": "early"]]])
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(sent.withLockedValue { $0 } == [[["id": "early"]], [["id": "late"]]])
+    }
 }
