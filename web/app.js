@@ -7,7 +7,8 @@
 // - Sending: each message gets a client offset (this tab's id and a counter) and shows as
 //   pending; the client's own retries (`retries`) resend it with the same offset, so it is
 //   stored once. The ack names the stored id: the message is then shown as sent. One
-//   whose retries ran out is marked failed, with a Resend that reuses the offset.
+//   whose retries ran out is marked failed, with a Resend that reuses the offset. What is
+//   not stored yet survives a reload of the tab and is sent again, under the same offsets.
 // - Presence: a snapshot (`online`, answered with every connected socket) replaced on
 //   every connection, then `presence` changes (in batches) keyed by socket id. Typing:
 //   volatile events, never stored, shown for a few seconds.
@@ -47,9 +48,26 @@
 
   // One random id per tab, not socket.id: socket.id is undefined while disconnected, and
   // messages typed offline by two tabs would otherwise collide on the UNIQUE client offset.
-  // It is never shown to anyone: an offset is what the server deduplicates by.
-  const tabId = crypto.randomUUID ? crypto.randomUUID() : Math.random().toString(36).slice(2) + Date.now().toString(36);
-  let counter = 0;
+  // It is never shown to anyone: an offset is what the server deduplicates by. Kept in the
+  // tab's sessionStorage with the counter and the unsent messages, so that a reload resends
+  // them under the same offsets (stored once) instead of losing them.
+  const session = {
+    get(key) {
+      try {
+        return sessionStorage.getItem(key);
+      } catch {
+        return null; // storage disabled: a reload loses what was not sent
+      }
+    },
+    set(key, value) {
+      try {
+        sessionStorage.setItem(key, value);
+      } catch {}
+    },
+  };
+  const tabId = session.get("chat.tab") ?? (crypto.randomUUID ? crypto.randomUUID() : Math.random().toString(36).slice(2) + Date.now().toString(36));
+  session.set("chat.tab", tabId);
+  let counter = Number(session.get("chat.counter")) || 0;
   let socket = null;
   let username = "";
   let toggledOff = false;
@@ -278,6 +296,7 @@
 
   function setState(entry, state, detail) {
     entry.state = state;
+    if (state === "rejected") saveOutbox(); // refused for good: not resent after a reload
     const item = entry.item;
     item.classList.remove("pending", "failed", "sent");
     item.classList.add(state === "rejected" ? "failed" : state);
@@ -313,6 +332,34 @@
   function removeFromOutbox(entry) {
     outbox.delete(entry.offset);
     entry.item.remove();
+    saveOutbox();
+  }
+
+  // What is not stored yet survives a reload of the tab.
+  function saveOutbox() {
+    const unsent = [...outbox.values()].filter((entry) => entry.state !== "rejected").map((entry) => ({ offset: entry.offset, text: entry.text }));
+    session.set("chat.outbox", JSON.stringify(unsent));
+    session.set("chat.counter", String(counter));
+  }
+
+  function addToOutbox(offset, text) {
+    const entry = { offset, text, state: "pending" };
+    entry.item = outboxItem(entry);
+    outbox.set(entry.offset, entry);
+    outboxList.append(entry.item);
+    saveOutbox();
+    return entry;
+  }
+
+  // After a reload: the messages this tab had not seen stored, sent again as they were.
+  function restoreOutbox() {
+    let saved = [];
+    try {
+      saved = JSON.parse(session.get("chat.outbox") ?? "[]");
+    } catch {}
+    for (const { offset, text } of Array.isArray(saved) ? saved : []) {
+      if (typeof offset === "string" && typeof text === "string" && !outbox.has(offset)) send(addToOutbox(offset, text));
+    }
   }
 
   function send(entry) {
@@ -356,11 +403,8 @@
     event.preventDefault();
     const text = input.value;
     if (!text.trim() || !socket) return;
-    const entry = { offset: `${tabId}-${counter++}`, text, state: "pending" };
-    entry.item = outboxItem(entry);
-    outbox.set(entry.offset, entry);
-    outboxList.append(entry.item);
-    send(entry);
+    const offset = `${tabId}-${counter++}`;
+    send(addToOutbox(offset, text));
     input.value = "";
     lastTypingSent = 0;
     scrollToBottom();
@@ -544,6 +588,7 @@
     historyLoaded ??= loadLatest();
     await historyLoaded;
     connect();
+    restoreOutbox();
   }
 
   joinForm.addEventListener("submit", (event) => {

@@ -294,3 +294,27 @@ def test_the_layout_fits_a_phone_and_a_desktop(browser, static_dir, width, heigh
         page.screenshot(f"page-layout-{name}")
     finally:
         chat.stop()
+
+
+def test_a_message_not_yet_stored_survives_a_reload_and_is_stored_once(browser, static_dir):
+    chat = ChatServer("sqlite")
+    try:
+        page = Page(browser(), chat.url, "ada")
+        page.toggle()  # offline: what is typed now waits, pending
+        page.wait_for_status("disconnected")
+        page.send("typed offline, then the tab was reloaded")
+        pending = outbox(page)
+        assert [entry[:2] for entry in pending] == [["typed offline, then the tab was reloaded", "sending…"]]
+        again = Page(page.driver, chat.url, "ada")  # the reload connects, and sends it again
+        wait_until(lambda: again.messages() == [["ada", "typed offline, then the tab was reloaded"]], message="the message stored")
+        wait_until(lambda: outbox(again) == [], message="the outbox emptied")
+        again.send("and one more")
+        wait_until(lambda: again.messages()[-1:] == [["ada", "and one more"]])
+        rows = chat.all_rows()
+        assert [r["content"] for r in rows] == ["typed offline, then the tab was reloaded", "and one more"]
+        # The reload kept the tab's id and counter: the next offset did not collide.
+        offsets = again.driver.execute_script("return [sessionStorage.getItem('chat.tab'), sessionStorage.getItem('chat.counter')]")
+        assert pending[0][2] == f"{offsets[0]}-0" and offsets[1] == "2"
+        again.screenshot("page-outbox-after-reload")
+    finally:
+        chat.stop()
