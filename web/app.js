@@ -51,20 +51,25 @@
   // It is never shown to anyone: an offset is what the server deduplicates by. Kept in the
   // tab's sessionStorage with the counter and the unsent messages, so that a reload resends
   // them under the same offsets (stored once) instead of losing them.
-  const session = {
-    get(key) {
-      try {
-        return sessionStorage.getItem(key);
-      } catch {
-        return null; // storage disabled: a reload loses what was not sent
-      }
-    },
-    set(key, value) {
-      try {
-        sessionStorage.setItem(key, value);
-      } catch {}
-    },
-  };
+  // Web storage that may be disabled (a private window, a policy): then nothing is kept.
+  function storage(area) {
+    return {
+      get(key) {
+        try {
+          return area().getItem(key);
+        } catch {
+          return null;
+        }
+      },
+      set(key, value) {
+        try {
+          area().setItem(key, value);
+        } catch {}
+      },
+    };
+  }
+  const session = storage(() => sessionStorage); // this tab, across reloads
+  const local = storage(() => localStorage); // this browser: the name
   const tabId = session.get("chat.tab") ?? (crypto.randomUUID ? crypto.randomUUID() : Math.random().toString(36).slice(2) + Date.now().toString(36));
   session.set("chat.tab", tabId);
   let counter = Number(session.get("chat.counter")) || 0;
@@ -188,7 +193,7 @@
         performance.mark("chat:latest-shown");
         // Two frames later the browser has painted them.
         requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("chat:latest-painted")));
-        fillViewport();
+        loadOlderIfNearTop();
         return;
       } catch (error) {
         historyError.textContent = `History unavailable (${error.message}); retrying…`;
@@ -225,16 +230,16 @@
     } finally {
       loadingOlder = false;
     }
-    fillViewport();
+    loadOlderIfNearTop();
   }
 
   // Older messages load as the reader nears the top (by wheel, touch or keys), and again
   // after a page if the reader is still there, or if the page does not fill the view yet.
   const NEAR_TOP = 300;
-  function fillViewport() {
+  function loadOlderIfNearTop() {
     if (olderCursor !== null && scroller.scrollTop < NEAR_TOP) loadOlder();
   }
-  scroller.addEventListener("scroll", fillViewport, { passive: true });
+  scroller.addEventListener("scroll", loadOlderIfNearTop, { passive: true });
   olderButton.addEventListener("click", () => loadOlder());
 
   // ---- Live messages ----
@@ -557,21 +562,11 @@
 
   // ---- Joining ----
 
-  function remembered() {
-    try {
-      return localStorage.getItem(USERNAME_KEY) ?? "";
-    } catch {
-      return ""; // storage disabled: ask every time
-    }
-  }
-
   let historyLoaded = null;
 
   async function join(name) {
     username = name;
-    try {
-      localStorage.setItem(USERNAME_KEY, name);
-    } catch {}
+    local.set(USERNAME_KEY, name);
     $("me").textContent = name;
     joinSection.hidden = true;
     chatSection.hidden = false;
@@ -605,7 +600,7 @@
     usernameInput.select();
   });
 
-  const name = remembered();
+  const name = local.get(USERNAME_KEY);
   if (name) join(name);
   else usernameInput.focus();
 })();

@@ -30,15 +30,22 @@ struct ChatPresence: Sendable {
     static let maxWaitingPerSocket = 4
     static let changeDelay: TimeAmount = .milliseconds(100)
 
-    let namespace: SocketIONamespace
     let chatRoom: String
     let snapshots: SnapshotReader
     let changes: PresenceChanges
 
-    init(namespace: SocketIONamespace, chatRoom: String) {
-        self.namespace = namespace
-        self.chatRoom = chatRoom
-        self.snapshots = SnapshotReader(namespace: namespace)
+    init(namespace: SocketIONamespace, configuration: ChatConfiguration) {
+        self.chatRoom = configuration.room
+        self.snapshots = SnapshotReader {
+            let sockets = try await namespace.broadcastOperator.fetchSockets()
+            return .array(
+                sockets.sorted { $0.id < $1.id }.map { socket in
+                    // Every connected socket passed the middleware that checks the name.
+                    let username = (try? ChatService.username(from: socket.auth, configuration: configuration)) ?? nil
+                    return ["id": .string(socket.id), "username": username.map(JSONValue.string) ?? .null]
+                }
+            )
+        }
         self.changes = PresenceChanges(delay: Self.changeDelay) { batch in
             namespace.to(Self.presenceRoom).emit("presence", .array(batch))
         }
@@ -83,13 +90,6 @@ struct ChatPresence: Sendable {
         changes.add(["id": .string(socket.id), "username": usernameValue, "online": true], on: socket.eventLoop)
     }
 
-    /// The trimmed username a socket connected with, as `ChatService` accepted it.
-    static func username(in auth: JSONObject) -> JSONValue {
-        guard case .string(let raw)? = auth["username"] else { return .null }
-        let trimmed = raw.trimmingWhitespace()
-        return trimmed.isEmpty ? .null : .string(trimmed)
-    }
-
     private struct SocketState {
         var nextTypingRelay = NIODeadline.uptimeNanoseconds(0)
         var waitingForSnapshot = 0
@@ -105,7 +105,7 @@ struct ChatPresence: Sendable {
 /// are answered with null, and the clients ask again.
 final class SnapshotReader: Sendable {
     typealias Answer = @Sendable (JSONValue) -> Void
-    typealias Read = @Sendable () async throws -> [SocketDescription]
+    typealias Read = @Sendable () async throws -> JSONValue
 
     private let read: Read
     private let state = NIOLockedValueBox(State())
@@ -115,14 +115,9 @@ final class SnapshotReader: Sendable {
         var waiting: [Answer] = []
     }
 
-    /// Reads with `read` (a test's stand-in for the cluster).
+    /// Answers with what `read` returns.
     init(read: @escaping Read) {
         self.read = read
-    }
-
-    /// Reads every socket of `namespace`, on every server.
-    convenience init(namespace: SocketIONamespace) {
-        self.init { try await namespace.broadcastOperator.fetchSockets() }
     }
 
     func request(_ answer: @escaping Answer) {
@@ -142,15 +137,7 @@ final class SnapshotReader: Sendable {
                 return state.waiting
             }
             guard !batch.isEmpty else { return }
-            guard let sockets = try? await read() else {
-                for answer in batch { answer(.null) }
-                continue
-            }
-            let snapshot: JSONValue = .array(
-                sockets.sorted { $0.id < $1.id }.map { socket in
-                    ["id": .string(socket.id), "username": ChatPresence.username(in: socket.auth)]
-                }
-            )
+            let snapshot = (try? await read()) ?? .null
             for answer in batch { answer(snapshot) }
         }
     }

@@ -94,7 +94,7 @@ public final class ChatService: Sendable {
             }
             _ = try ChatService.username(from: socket.handshake.auth, configuration: configuration)
         }
-        let presence = ChatPresence(namespace: io.sockets, chatRoom: configuration.room)
+        let presence = ChatPresence(namespace: io.sockets, configuration: configuration)
         io.sockets.onConnection { [self] socket in
             let username = (try? ChatService.username(from: socket.handshake.auth, configuration: configuration)) ?? nil
             socket.on("chat message") { [self] event in

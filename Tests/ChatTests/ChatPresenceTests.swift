@@ -8,6 +8,11 @@ import Testing
 
 /// `SnapshotReader`: one read at a time, requests that arrive during a read answered by the
 /// next one (never by one that started before them), and a failed read answered with null.
+/// What read n answers.
+func snapshot(_ number: Int) -> JSONValue {
+    [["id": .string("\(number)"), "username": .string("user \(number)")]]
+}
+
 @Suite struct SnapshotReaderTests {
     /// A stand-in for the cluster whose reads the test lets finish one by one; read n
     /// answers with a socket named "n".
@@ -24,7 +29,7 @@ import Testing
 
         func failTheNextRead() { state.withLockedValue { $0.failNext = true } }
 
-        func read() async throws -> [SocketDescription] {
+        func read() async throws -> JSONValue {
             var number = 0
             var fail = false
             await withCheckedContinuation { continuation in
@@ -41,7 +46,7 @@ import Testing
                 for watcher in ready { watcher.resume() }
             }
             if fail { throw SocketIOClusterTimeout(received: 1, expected: 2) }
-            return [SocketDescription(id: "\(number)", rooms: [], data: .null, auth: ["username": .string("user \(number)")])]
+            return snapshot(number)
         }
 
         /// Returns once `count` reads have started.
@@ -98,10 +103,6 @@ import Testing
                 if now { continuation.resume() }
             }
         }
-    }
-
-    func snapshot(_ number: Int) -> JSONValue {
-        [["id": .string("\(number)"), "username": .string("user \(number)")]]
     }
 
     @Test func requestsDuringAReadAreAnsweredByTheNextReadTogether() async throws {
