@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "Redis", targets: ["Redis"]),
         .library(name: "SocketIORedis", targets: ["SocketIORedis"]),
+        .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "eio-conformance", targets: ["EIOConformance"]),
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
@@ -29,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
+        // Hosts: Socket.IO mounted in a Hummingbird app. swift-configuration support is left
+        // out (a trait), which nothing here uses.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // HTTP responses and query strings, shared by the layers that answer HTTP.
@@ -46,6 +52,7 @@ let package = Package(
                 "HTTPCommon",
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -61,6 +68,7 @@ let package = Package(
                 "EngineIO",
                 "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
@@ -87,6 +95,24 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // A host: Socket.IO mounted in a Hummingbird 2 application, beside its routes and
+        // behind its middleware; WebSockets run on the engine's own handlers.
+        .target(
+            name: "SocketIOHummingbird",
+            dependencies: [
+                "SocketIO", "EngineIO", "HTTPCommon",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Layer 3: the chat domain: handlers, ordering, group commit, the MessageStore protocol.
         .target(
             name: "Chat",
@@ -95,6 +121,7 @@ let package = Package(
                 "HTTPCommon",
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -127,7 +154,6 @@ let package = Package(
             dependencies: [
                 "EngineIO", "HTTPCommon", "SocketIO", "SocketIORedis", "Redis", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -138,11 +164,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The hosts the test servers run on (--framework): the official suites pass on each.
+        .target(
+            name: "FrameworkHost",
+            dependencies: [
+                "EngineIO", "SocketIOHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // The reference configuration of the official engine.io-protocol test suite: an echo server.
         .executableTarget(
             name: "EIOConformance",
             dependencies: [
-                "EngineIO",
+                "EngineIO", "FrameworkHost",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -151,7 +187,7 @@ let package = Package(
         .executableTarget(
             name: "SIOConformance",
             dependencies: [
-                "SocketIO", "EngineIO",
+                "SocketIO", "EngineIO", "FrameworkHost",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -160,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "SocketIOTestbed",
             dependencies: [
-                "SocketIO", "SocketIORedis", "Redis",
+                "SocketIO", "SocketIORedis", "Redis", "FrameworkHost",
                 "EngineIO",
                 "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -225,6 +261,7 @@ let package = Package(
             dependencies: [
                 "Chat", "ChatStoreMySQL", "ChatStoreSQLite", "SocketIO",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -235,6 +272,8 @@ let package = Package(
                 "SocketIO", "SocketIORedis", "Redis", "RedisTestSupport",
                 "EngineIO",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

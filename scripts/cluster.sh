@@ -27,7 +27,8 @@ stop() {
     wait 2>/dev/null || true
     if [ -n "${MARIADB_DIR:-}" ]; then "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true; fi
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -56,9 +57,14 @@ for index in $(seq 1 "$NODES"); do
     SERVERS+="    server chat$index 127.0.0.1:$node_port check inter 1s cookie chat$index"$'\n'
 done
 
+# HAProxy holds two descriptors per connection (the client's and the node's) and wants them
+# all at start: ask for what this process's open-file limit allows, or it refuses to start.
+NOFILE="$(ulimit -n)"
+[ "$NOFILE" = unlimited ] && NOFILE=1048576
+MAXCONN=$(((NOFILE - 200) / 2))
 cat > "$STATE/haproxy.cfg" <<EOF
 global
-    maxconn 20000
+    maxconn $MAXCONN
 defaults
     mode http
     timeout connect 5s
@@ -79,5 +85,6 @@ EOF
 echo "==> haproxy on port $PORT: open http://localhost:$PORT (logs in $STATE)"
 haproxy -f "$STATE/haproxy.cfg" &
 PIDS+=($!)
-wait -n "${PIDS[@]}"
-echo "a process of the cluster ended; stopping the rest" >&2
+wait -n "${PIDS[@]}" || true
+echo "a process of the cluster ended; stopping the rest (logs in $STATE)" >&2
+exit 1

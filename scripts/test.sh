@@ -8,7 +8,8 @@
 #   scripts/test.sh docs       swift package generate-documentation --warnings-as-errors, and
 #                              scripts/doc-coverage.py (every public symbol documented)
 #   scripts/test.sh fuzz       scripts/fuzz.sh
-#   scripts/test.sh interop    pytest (extra arguments go to pytest: -k upgrade)
+#   scripts/test.sh interop    pytest (extra arguments go to pytest: -k upgrade, -m browser;
+#                              the areas are in Tests/interop/pytest.ini, docs/testing.md)
 # Installs what it needs on the way; stops what it starts.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -51,6 +52,8 @@ if wants unit || wants interop; then
 
     echo "==> swift build (debug)"
     swift build --build-tests
+    # Every target declares what it imports (SwiftPM on Linux does not check it).
+    python3 "$ROOT/scripts/check-imports.py"
 fi
 
 if wants unit; then
@@ -74,6 +77,8 @@ if wants fuzz; then
 fi
 
 if wants interop; then
+    # The test code itself: an undefined name fails here, not halfway through a run.
+    "$ROOT/.venv-test/bin/python" -m pyflakes Tests/interop Tests/bench
     echo "==> interop tests"
     CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" \
         "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"

@@ -23,7 +23,8 @@ import SocketIO
 /// Typing: `typing` from a client is relayed to the chat room, but the sender, as a
 /// volatile broadcast `typing` `{username}`: never stored, never in the recovery buffer,
 /// dropped for a client that cannot take it now. At most one per socket per
-/// `typingInterval` is relayed, so a client cannot turn one event into a flood.
+/// `typingInterval` is relayed, so a client cannot turn one event into a flood: the first
+/// at once, and the last of the rest at the interval's end (one relayed, none lost).
 struct ChatPresence: Sendable {
     static let presenceRoom = "chat:presence"
     static let typingInterval: TimeAmount = .seconds(1)
@@ -55,14 +56,37 @@ struct ChatPresence: Sendable {
         let usernameValue: JSONValue = username.map(JSONValue.string) ?? .null
         let state = NIOLockedValueBox(SocketState())
         socket.on("typing") { [chatRoom] event in
-            let now = NIODeadline.now()
-            let relay = state.withLockedValue { state -> Bool in
-                guard now >= state.nextTypingRelay else { return false }
-                state.nextTypingRelay = now + Self.typingInterval
-                return true
+            let socket = event.socket
+            let relay: @Sendable () -> Void = {
+                guard socket.connected else { return }
+                socket.to(chatRoom).volatile.emit("typing", ["username": usernameValue])
             }
-            guard relay else { return }
-            event.socket.to(chatRoom).volatile.emit("typing", ["username": usernameValue])
+            let now = NIODeadline.now()
+            let decision = state.withLockedValue { state -> TypingDecision in
+                if now >= state.nextTypingRelay {
+                    state.nextTypingRelay = now + Self.typingInterval
+                    return .relayNow
+                }
+                // Within the interval: relayed once at its end, so that what a client said
+                // last is never lost (a keystroke right after a sent message, say).
+                guard !state.trailingTypingScheduled else { return .drop }
+                state.trailingTypingScheduled = true
+                return .relayAt(state.nextTypingRelay)
+            }
+            switch decision {
+            case .relayNow:
+                relay()
+            case .relayAt(let deadline):
+                socket.eventLoop.scheduleTask(deadline: deadline) {
+                    state.withLockedValue { state in
+                        state.trailingTypingScheduled = false
+                        state.nextTypingRelay = deadline + Self.typingInterval
+                    }
+                    relay()
+                }
+            case .drop:
+                break
+            }
         }
         socket.on("online") { [snapshots] event in
             guard let ack = event.ack else { return }
@@ -90,8 +114,15 @@ struct ChatPresence: Sendable {
         changes.add(["id": .string(socket.id), "username": usernameValue, "online": true], on: socket.eventLoop)
     }
 
+    private enum TypingDecision {
+        case relayNow
+        case relayAt(NIODeadline)
+        case drop
+    }
+
     private struct SocketState {
         var nextTypingRelay = NIODeadline.uptimeNanoseconds(0)
+        var trailingTypingScheduled = false
         var waitingForSnapshot = 0
     }
 }

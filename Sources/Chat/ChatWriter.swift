@@ -1,6 +1,6 @@
 import Atomics
-import CoreMetrics
 import DequeModule
+import Metrics
 import NIOConcurrencyHelpers
 
 /// The one place messages are committed and broadcast from, so that broadcasts leave in id

@@ -18,8 +18,13 @@ struct ChatServerService: Service {
 
     func run() async throws {
         let tls = self.tls
-        let channel = try await io.bind(host: host, port: port, group: MultiThreadedEventLoopGroup.singleton) { channel in
-            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+        let channel: any Channel
+        do {
+            channel = try await io.bind(host: host, port: port, group: MultiThreadedEventLoopGroup.singleton) { channel in
+                if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+            }
+        } catch {
+            throw ListenError(error, host: host, port: port) ?? error
         }
         let address = channel.localAddress.map { "\($0)" } ?? "?"
         logger.info("chat-server listening", metadata: ["address": "\(address)", "tls": "\(tls != nil)"])

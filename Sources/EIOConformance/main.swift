@@ -1,7 +1,7 @@
+import FrameworkHost
 import EngineIO
 import Foundation
 import NIOCore
-import NIOPosix
 
 /// The server the official engine.io-protocol test suite expects: /engine.io/ on port 3000 (or `PORT`),
 /// pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000, any origin, and every
@@ -30,6 +30,7 @@ configuration.path = ProcessInfo.processInfo.environment["ENGINEIO_PATH"] ?? "/e
 
 let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
 let server = EngineIOServer(configuration: configuration, delegate: EchoDelegate())
-let channel = try await server.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
-print("eio-conformance listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
-try await channel.closeFuture.get()
+// `--framework nio|hummingbird` (or FRAMEWORK): the engine's own listener, or mounted in a framework.
+try await FrameworkHost.fromCommandLine().serve(
+    server, host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, name: "eio-conformance"
+)

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import EngineIO
+import FrameworkHost
 import Foundation
 import HTTPCommon
 import NIOCore
@@ -188,6 +189,8 @@ io.of("/private").onConnection { socket in
 cluster?.start()
 try await cluster?.ready.get()  // counted by the others before it takes clients
 let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
-let channel = try await io.bind(host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, group: MultiThreadedEventLoopGroup.singleton)
-print("socketio-testbed listening on \(channel.localAddress.map { "\($0)" } ?? "?")")
-try await channel.closeFuture.get()
+// `--framework nio|hummingbird` (or FRAMEWORK): the engine's own listener, or mounted in a framework.
+try await FrameworkHost.fromCommandLine().serve(
+    io.engine, host: ProcessInfo.processInfo.environment["HOST"] ?? "127.0.0.1", port: port, name: "socketio-testbed",
+    files: ProcessInfo.processInfo.environment["STATIC_DIR"]
+)

@@ -550,11 +550,16 @@ import Testing
         self.bounds = bounds
     }
 
+    static var environmentBounds: String? { ProcessInfo.processInfo.environment["CHAT_MODEL_BOUNDS"] }
+
     /// `CHAT_MODEL_BOUNDS=messages,pageSize,linkLosses,databaseErrors,lostCommits,loops,serverOffset,history`
     /// explores other bounds (a longer run than the test command's).
-    @Test func boundsFromTheEnvironment() throws {
-        guard let text = ProcessInfo.processInfo.environment["CHAT_MODEL_BOUNDS"] else { return }
-        let n = text.split(separator: ",").compactMap { Int($0) }
+    /// Reported as skipped, not passed, when the variable is unset.
+    @Test(.enabled(if: Self.environmentBounds != nil, "CHAT_MODEL_BOUNDS is not set"))
+    func boundsFromTheEnvironment() throws {
+        let text = try #require(Self.environmentBounds)
+        let n = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        try #require(n.count == 8, "CHAT_MODEL_BOUNDS wants eight integers, got \"\(text)\"")
         let bounds = Bounds(
             messages: n[0], pageSize: n[1], linkLosses: n[2], databaseErrors: n[3], lostCommits: n[4], loops: n[5],
             initialServerOffset: Int64(n[6]), history: n[7]

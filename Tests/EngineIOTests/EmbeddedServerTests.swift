@@ -153,6 +153,35 @@ import Testing
         #expect(server.sessionCount == 0)
     }
 
+    /// The official suite's "forcefully closes the session" sends a GET and a POST of `1`
+    /// at once; on two event loops either may be read first, and the outcome is the same.
+    @Test(arguments: [true, false])
+    func aClientCloseAnswersTheGetSentWithIt(getReadFirst: Bool) throws {
+        let polling = try connection()
+        let sid = try handshake(on: polling)
+        let posting = try connection()
+        if getReadFirst {
+            #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling) == nil)  // held
+            #expect(try post("EIO=4&transport=polling&sid=\(sid)", body: "1", on: posting)?.status == 200)
+            #expect(try response(polling).map { [$0.status, Int($0.body) ?? -1] } == [200, 6])
+        } else {
+            #expect(try post("EIO=4&transport=polling&sid=\(sid)", body: "1", on: posting)?.status == 200)
+            #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling).map { [$0.status, Int($0.body) ?? -1] } == [200, 6])
+        }
+        #expect(recorder.closeReasons == [.transportClose])
+        #expect(server.sessionCount == 0)
+        // Any later request finds no session.
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling)?.status == 400)
+    }
+
+    @Test func theNoopOwedAfterAClientCloseLapses() throws {
+        let channel = try connection()
+        let sid = try handshake(on: channel)
+        #expect(try post("EIO=4&transport=polling&sid=\(sid)", body: "1", on: channel)?.status == 200)
+        loop.advanceTime(by: EngineIOServer.clientCloseGrace)
+        #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: channel)?.body == #"{"code":1,"message":"Session ID unknown"}"#)
+    }
+
     @Test func aDroppedGetClosesTheSession() throws {
         let channel = try connection()
         let sid = try handshake(on: channel)

@@ -62,6 +62,17 @@ import Testing
         #expect(machine.receive(.message(.text("late")), from: .active) == .none)
     }
 
+    @Test func aClientCloseWithNoGetWaitingOwesTheNextGetANoop() {
+        var machine = Machine(transport: .polling)
+        #expect(machine.receive(.close, from: .active) == .close(.init(reason: .transportClose, answerPendingPoll: nil, closeWebSocket: false, closeUpgradeCandidate: false, owesNoopToNextPoll: true)))
+        // Only a client's close over polling: a server close or a WebSocket owes nothing.
+        var websocket = Machine(transport: .websocket)
+        #expect(websocket.receive(.close, from: .active) == .close(.init(reason: .transportClose, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))
+        var timedOut = Machine(transport: .polling)
+        _ = timedOut.pingIntervalElapsed()
+        #expect(timedOut.pingTimeoutElapsed()?.owesNoopToNextPoll == false)
+    }
+
     @Test func protocolViolationsClose() {
         var parse = Machine(transport: .websocket)
         #expect(parse.receive(.invalid, from: .active) == .close(.init(reason: .parseError, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))

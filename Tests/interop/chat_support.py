@@ -7,11 +7,11 @@ import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import requests
 import socketio
 from conftest import ROOT, Server
+from waiting import wait_until
 
 MARIADB = str(ROOT / "scripts" / "throwaway-mariadb.sh")
 
@@ -91,6 +91,18 @@ class ChatServer:
             if page["next_after"] is None:
                 return rows
             after = page["next_after"]
+
+
+def connected_sockets(url):
+    """How many sockets a chat-server has connected, from its /metrics."""
+    text = requests.get(url + "/metrics", timeout=5).text
+    line = next((line for line in text.splitlines() if line.startswith("socketio_sockets_connected")), None)
+    return int(float(line.split()[-1])) if line else 0  # absent until the node's first socket
+
+
+def wait_for_sockets(url, count, timeout=5):
+    """Waits until the server has `count` sockets connected: it noticed a lost link, say."""
+    wait_until(lambda: connected_sockets(url) == count, timeout, f"{count} sockets connected")
 
 
 def in_arrival_order(client: socketio.Client):

@@ -12,19 +12,22 @@ import uuid
 
 from chat_support import mariadb_sql
 from conftest import ROOT, Server, free_port
+from waiting import wait_until
 
 
 def wait_for_port(port, process, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Waits until `process` listens on `port`; fails at once if it exits."""
+
+    def listening():
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start listening")
+            return False
+
+    wait_until(listening, timeout, f"{what} to listen on port {port}")
 
 
 class RedisServer:
@@ -50,7 +53,7 @@ class RedisServer:
 
     def restart(self, pause=0.0):
         self.stop()
-        time.sleep(pause)
+        time.sleep(pause)  # the outage itself: Redis stays away this long
         self.start()
 
     def close(self):

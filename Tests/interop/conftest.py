@@ -3,10 +3,10 @@
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SWIFT_BIN_DIR", ROOT / ".build" / "debug"))
@@ -28,16 +28,17 @@ class Server:
         log_dir.mkdir(exist_ok=True)
         self.log = open(log_dir / f"{executable}-{self.port}.log", "w")
         self.process = subprocess.Popen([str(BIN / executable)], env=environment, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def listening():
             if self.process.poll() is not None:
                 raise RuntimeError(f"{executable} exited with {self.process.returncode}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                return True
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{executable} did not start listening")
+                return False
+
+        wait_until(listening, 20, f"{executable} to listen")
 
     def stop(self):
         self.process.terminate()
@@ -61,6 +62,39 @@ def eio_server():
     server.stop()
 
 
+# The hosts the conformance servers run on (`--framework`): the engine's own listener, and
+# the engine mounted in a Hummingbird app. Every case of the official suites runs on each.
+FRAMEWORKS = ["nio", "hummingbird"]
+
+
+@pytest.fixture(scope="session")
+def conformance_servers():
+    """Starts each conformance server on each host once, when a test first asks for it."""
+    servers = {}
+
+    def server(executable, framework):
+        if (executable, framework) not in servers:
+            servers[(executable, framework)] = Server(executable, {"FRAMEWORK": framework})
+        return servers[(executable, framework)]
+
+    yield server
+    for started in servers.values():
+        started.assert_alive()
+        started.stop()
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def conformance_eio(request, conformance_servers):
+    """eio-conformance on one host, in the engine.io-protocol suite's configuration."""
+    return conformance_servers("eio-conformance", request.param)
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def conformance_sio(request, conformance_servers):
+    """sio-conformance on one host, in the socket.io-protocol suite's configuration."""
+    return conformance_servers("sio-conformance", request.param)
+
+
 @pytest.fixture(scope="session")
 def chat_server():
     """chat-server with its defaults (same-origin CORS)."""
@@ -79,10 +113,10 @@ def sio_server():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def testbed():
-    """socketio-testbed: the whole server API, connection-state recovery on."""
-    server = Server("socketio-testbed", {"STATIC_DIR": str(ROOT / ".test-artifacts" / "static")}, recovery=True)
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def testbed(request):
+    """socketio-testbed: the whole server API, connection-state recovery on, on each host."""
+    server = Server("socketio-testbed", {"STATIC_DIR": str(ROOT / ".test-artifacts" / "static"), "FRAMEWORK": request.param}, recovery=True)
     yield server
     server.assert_alive()
     server.stop()
@@ -101,12 +135,14 @@ def static_dir():
     return directory
 
 
-@pytest.fixture(scope="session")
-def recovery_testbed(static_dir):
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def recovery_testbed(request, static_dir):
     """socketio-testbed with a 3 s maxDisconnectionDuration and a 50-packet buffer, so
-    expiry and eviction can be tested."""
+    expiry and eviction can be tested, on each host."""
     server = Server(
-        "socketio-testbed", {"STATIC_DIR": str(static_dir), "RECOVERY_MS": "3000", "RECOVERY_MAX_PACKETS": "50"}, recovery=True
+        "socketio-testbed",
+        {"STATIC_DIR": str(static_dir), "RECOVERY_MS": "3000", "RECOVERY_MAX_PACKETS": "50", "FRAMEWORK": request.param},
+        recovery=True,
     )
     yield server
     server.assert_alive()

@@ -75,15 +75,24 @@ def ws_connect(base_url: str, sid: str | None = None, **kwargs) -> websocket.Web
     return websocket.create_connection(ws_url(base_url, sid), timeout=5, **kwargs)
 
 
-def recv_close_code(ws: websocket.WebSocket) -> int | None:
-    """Reads frames until the server's close frame; returns its status code."""
+# The status of the close frames our server sends when it ends a session: the reference's
+# `ws` sends its close frame without a status (RFC 6455 §7.1.5 calls that 1005); ours names
+# a normal closure. Either way the client reads a close frame, not a dropped connection.
+NORMAL_CLOSURE = 1000
+NO_STATUS = 1005
+
+
+def recv_close_code(ws: websocket.WebSocket) -> int:
+    """Reads frames until the server's close frame and returns its status code (NO_STATUS
+    when the frame carries none). Fails when the connection ends without a close frame: a
+    bare TCP drop is not a WebSocket close."""
     while True:
         try:
             opcode, data = ws.recv_data(control_frame=True)
-        except websocket.WebSocketConnectionClosedException:
-            return None
+        except (websocket.WebSocketConnectionClosedException, ConnectionResetError) as error:
+            raise AssertionError(f"the connection ended without a close frame ({error!r})") from None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+            return int.from_bytes(data[:2], "big") if len(data) >= 2 else NO_STATUS
 
 
 def read_frames_fast(sock, timeout=10):

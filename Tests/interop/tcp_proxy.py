@@ -50,7 +50,7 @@ class CuttableProxy:
                     return
                 destination.sendall(data)
                 if rate:
-                    time.sleep(len(data) / rate)
+                    time.sleep(len(data) / rate)  # the link's bandwidth: what a slow network takes
         except OSError:
             return
 

@@ -33,7 +33,11 @@ async def chat_round_trip(url, **connect_options):
         clients.append(client)
         inboxes.append(inbox)
     try:
-        await asyncio.sleep(0.3)  # room for the upgrade, which follows the connection
+        if "websocket" in connect_options.get("transports", ["websocket"]):
+            # The upgrade follows the connection: wait for it, up to a deadline.
+            deadline = asyncio.get_running_loop().time() + 5
+            while any(client.transport() != "websocket" for client in clients) and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)  # a condition checked again, not a guess
         text = "from asyncio " + os.urandom(4).hex()
         assert "id" in (await clients[0].call("chat message", (text, "async-" + os.urandom(6).hex()), timeout=5))
         for inbox in inboxes:

@@ -3,13 +3,15 @@ people chat, one disconnects and reconnects, one reloads, markup stays text, a s
 restart loses and duplicates nothing, and a reconnection cut off mid-replay is recovered.
 Screenshots land in .test-artifacts/. (test_browser_page.py has the page's own features.)"""
 
-import time
 from pathlib import Path
 
 import pytest
 from chat_support import ChatServer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from waiting import wait_until
+
+pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".test-artifacts"
 
@@ -34,10 +36,10 @@ class Page:
 
     def wait_for_status(self, state, timeout=15):
         """Waits for a status that starts with `state` ("reconnecting (attempt 2)")."""
-        deadline = time.monotonic() + timeout
-        while not self.status().startswith(state):
-            assert time.monotonic() < deadline, f"status stayed {self.status()!r}, wanted {state!r}"
-            time.sleep(0.05)
+        try:
+            wait_until(lambda: self.status().startswith(state), timeout, f"the status {state!r}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; it stayed {self.status()!r}") from None
 
     def send(self, text):
         field = self.driver.find_element(By.ID, "input")
@@ -50,11 +52,12 @@ class Page:
         )
 
     def wait_for_messages(self, count, timeout=15):
-        deadline = time.monotonic() + timeout
-        while len(self.messages()) < count:
-            assert time.monotonic() < deadline, f"{len(self.messages())} of {count} messages: {self.messages()}"
-            time.sleep(0.05)
-        time.sleep(0.3)  # a duplicate would show up by now
+        """Waits until the page shows `count` messages and returns them all: callers compare
+        the whole list, so a duplicate shown before the last one fails them."""
+        try:
+            wait_until(lambda: len(self.messages()) >= count, timeout, f"{count} messages")
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {len(self.messages())} shown: {self.messages()}") from None
         return self.messages()
 
     def toggle(self):
@@ -153,10 +156,7 @@ def test_the_official_client_cut_off_mid_replay_is_recovered_and_rejoins(browser
         finally:
             bob.close()
         page.toggle()  # back: sent everything after the newest id the page holds
-        deadline = time.monotonic() + 15
-        while len(page.messages()) < 60:
-            assert time.monotonic() < deadline, len(page.messages())
-            time.sleep(0.02)
+        wait_until(lambda: len(page.messages()) >= 60, 15, "60 replayed messages")
         shown_at_cut = len(page.messages())
         assert shown_at_cut < rows, "the replay ended before the cut"
         pid = page.driver.execute_script("return window.socket._pid")

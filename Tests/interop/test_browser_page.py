@@ -9,12 +9,14 @@ import json
 import time
 
 import pytest
-import requests
 from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from test_browser_chat import ARTIFACTS, Page
+from waiting import wait_until
+
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(params=["sqlite", "mysql"])
@@ -29,16 +31,6 @@ def mysql_chat(static_dir):
     server = ChatServer("mysql")
     yield server
     server.stop()
-
-
-def wait_until(condition, timeout=15, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {message}"
-        time.sleep(0.05)
 
 
 def shown_ids(page):
@@ -71,9 +63,14 @@ def test_a_room_of_50000_shows_its_latest_page_at_once_and_scrolls_back(browser,
     scroller = driver.find_element(By.ID, "scroller")
     scroller.click()
     for pages in (2, 3, 4):
+        # Home scrolls smoothly: the next press counts once this one has ended (`scrollend`).
+        driver.execute_script(
+            "window.scrollEnded = false;"
+            "document.getElementById('scroller').addEventListener('scrollend', () => { window.scrollEnded = true; }, { once: true });"
+        )
         ActionChains(driver).send_keys(Keys.HOME).perform()
         wait_until(lambda: len(shown_ids(page)) >= 50 * pages, message=f"{pages} pages")
-        time.sleep(0.5)  # Home scrolls smoothly: the next press counts once this one has ended
+        wait_until(lambda: driver.execute_script("return window.scrollEnded"), message="the scroll to end")
     ids = shown_ids(page)
     assert ids == list(range(rows - len(ids) + 1, rows + 1))  # contiguous, in order, no repeats
     page.screenshot(f"page-50000-scrolled-back-{chat.store}")
@@ -85,8 +82,7 @@ def test_a_room_of_50000_shows_its_latest_page_at_once_and_scrolls_back(browser,
     finally:
         bob.close()
     wait_until(lambda: page.messages()[-1] == ["bob", "live after scrolling back"], message="the live message")
-    time.sleep(0.5)
-    assert len(shown_ids(page)) == len(ids) + 1
+    assert len(shown_ids(page)) == len(ids) + 1  # after it, nothing replayed from the room
     assert driver.execute_script("return socket.auth.serverOffset") == rows + 1
     # The newest is out of view (the reader is up in the history): the page offers a jump.
     assert driver.find_element(By.ID, "jump-btn").is_displayed()
@@ -212,22 +208,27 @@ def test_typing_and_presence_never_reach_a_recovered_client_or_the_database(brow
         proxy.cut(hold=True)
         bob.wait_for_status("reconnecting")
         ada.driver.find_element(By.ID, "input").send_keys(Keys.ENTER)  # sends "x"
-        time.sleep(2.1)  # past the typing throttle
+        time.sleep(2.1)  # protocol time: the page announces typing at most every 2 s
         ada.driver.find_element(By.ID, "input").send_keys("more typing")
         carol = ChatClient(chat, "carol")  # joins while bob is away
         try:
-            time.sleep(0.5)
+            wait_until(
+                lambda: "carol" in ada.driver.execute_script("return document.getElementById('online-list').textContent"),
+                message="carol's arrival announced",
+            )
             proxy.release()
             bob.wait_for_status("connected", timeout=20)
             assert bob.driver.execute_script("return [socket.recovered, socket._pid]") == [True, pid]
             assert bob.wait_for_messages(1) == [["ada", "x"]]
-            time.sleep(0.5)
+            # Sent live after the recovery, so it follows anything the recovery replayed.
+            carol.send("marker")
+            assert bob.wait_for_messages(2) == [["ada", "x"], ["carol", "marker"]]
             assert bob.driver.execute_script("return window.typingSeen") == 1
             wait_until(lambda: bob.driver.find_element(By.ID, "online-count").text == "3 online", message="carol seen")
         finally:
             carol.close()
         wait_until(lambda: bob.driver.find_element(By.ID, "online-count").text == "2 online", message="carol gone")
-        assert [m["content"] for m in chat.history()["messages"]] == ["x"]
+        assert [m["content"] for m in chat.history()["messages"]] == ["x", "marker"]
     finally:
         proxy.close()
 

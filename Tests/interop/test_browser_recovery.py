@@ -1,23 +1,23 @@
 """Connection-state recovery end to end with the official JavaScript client
 (socket.io.min.js 4.8.1) in headless Chromium."""
 
-import time
 from pathlib import Path
 
 import pytest
 import socketio
+from waiting import wait_until
+
+pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".test-artifacts"
 
 
-def wait_until(driver, script, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {script}\nevents: {driver.execute_script('return window.events')}")
+def wait_for_script(driver, script, timeout=10):
+    """Waits until `script` returns something truthy in the page, and returns it."""
+    try:
+        return wait_until(lambda: driver.execute_script(script), timeout, script)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nevents: {driver.execute_script('return window.events')}") from None
 
 
 def events_of(driver, kind):
@@ -32,7 +32,7 @@ def whoami(driver):
 def test_missed_packets_are_replayed_once_in_order(browser, recovery_testbed, transports):
     driver = browser()
     driver.get(f"{recovery_testbed.url}/recovery.html?transports={transports}")
-    first = wait_until(driver, "return events.find(e => e[0] === 'connect')")
+    first = wait_for_script(driver, "return events.find(e => e[0] === 'connect')")
     assert first[2] is False  # a fresh session
 
     driver.execute_async_script("const done = arguments[0]; socket.emitWithAck('join', 'blue').then(done);")
@@ -42,25 +42,28 @@ def test_missed_packets_are_replayed_once_in_order(browser, recovery_testbed, tr
     sender.connect(recovery_testbed.url, transports=["websocket"], wait_timeout=5)
     try:
         sender.call("emit all", "before", timeout=5)
-        wait_until(driver, "return events.filter(e => e[0] === 'all').length === 1")
+        wait_for_script(driver, "return events.filter(e => e[0] === 'all').length === 1")
 
         # Cut the transport (no Socket.IO DISCONNECT): the client will reconnect in 2 s.
         driver.execute_script("socket.io.engine.close()")
-        wait_until(driver, "return events.some(e => e[0] === 'disconnect')")
-        time.sleep(0.3)  # let the server notice the closed transport
+        wait_for_script(driver, "return events.some(e => e[0] === 'disconnect')")
+        # The server has noticed the closed transport: the socket is kept for recovery.
+        wait_until(lambda: first[1] not in {s["id"] for s in sender.call("fetch sockets", timeout=5)}, 5, "the server to see the link go")
         missed = [f"missed {i}" for i in range(5)]
         for text in missed:
             sender.call("emit all", text, timeout=5)
 
-        second = wait_until(driver, "return events.filter(e => e[0] === 'connect')[1]")
-        time.sleep(0.5)  # any duplicate would arrive by now
+        second = wait_for_script(driver, "return events.filter(e => e[0] === 'connect')[1]")
+        # A marker sent after the reconnection comes after any duplicate would have.
+        sender.call("emit all", "marker", timeout=5)
+        wait_for_script(driver, "return events.some(e => e[0] === 'all' && e[1] === 'marker')")
     finally:
         sender.disconnect()
 
     assert second[1] == first[1]  # the same socket id
     assert second[2] is True  # socket.recovered on the client
     received = [e[1] for e in events_of(driver, "all")]
-    assert received == ["before", *missed]  # exactly the missed packets, once, in order
+    assert received == ["before", *missed, "marker"]  # exactly the missed packets, once, in order
     offsets = [int(e[2]) for e in events_of(driver, "all")]
     assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
 
@@ -76,12 +79,12 @@ def connected_with_an_offset(driver, server):
     """A page connected over WebSocket that has received one broadcast, so it holds a
     recovery offset; returns the driver and its first connect event."""
     driver.get(f"{server.url}/recovery.html?transports=websocket")
-    first = wait_until(driver, "return events.find(e => e[0] === 'connect')")
+    first = wait_for_script(driver, "return events.find(e => e[0] === 'connect')")
     sender = socketio.Client(reconnection=False)
     sender.connect(server.url, transports=["websocket"], wait_timeout=5)
     try:
         sender.call("emit all", "has an offset", timeout=5)
-        wait_until(driver, "return events.filter(e => e[0] === 'all').length === 1")
+        wait_for_script(driver, "return events.filter(e => e[0] === 'all').length === 1")
     finally:
         sender.disconnect()
     return driver, first
@@ -91,7 +94,7 @@ def test_expired_session_connects_fresh(browser, recovery_testbed):
     driver, first = connected_with_an_offset(browser(), recovery_testbed)
     # Reconnect only after maxDisconnectionDuration (3 s) has passed.
     driver.execute_script("socket.io.reconnectionDelay(4500); socket.io.reconnectionDelayMax(4500); socket.io.engine.close()")
-    second = wait_until(driver, "return events.filter(e => e[0] === 'connect')[1]", timeout=15)
+    second = wait_for_script(driver, "return events.filter(e => e[0] === 'connect')[1]", timeout=15)
     assert second[2] is False  # recovery refused: a normal new session
     assert second[1] != first[1]
     me = whoami(driver)
@@ -103,6 +106,6 @@ def test_expired_session_connects_fresh(browser, recovery_testbed):
 def test_a_client_disconnect_is_not_recovered(browser, recovery_testbed):
     driver, first = connected_with_an_offset(browser(), recovery_testbed)
     driver.execute_script("socket.disconnect(); setTimeout(() => socket.connect(), 200)")
-    second = wait_until(driver, "return events.filter(e => e[0] === 'connect')[1]")
+    second = wait_for_script(driver, "return events.filter(e => e[0] === 'connect')[1]")
     assert second[2] is False
     assert second[1] != first[1]

@@ -10,6 +10,9 @@ import uuid
 import pytest
 import socketio
 from chat_support import ChatServer, mariadb_start, mariadb_stop
+from waiting import wait_until
+
+pytestmark = pytest.mark.chaos
 
 
 class ChaosClient:
@@ -48,9 +51,9 @@ class ChaosClient:
                         break
                 except (socketio.exceptions.TimeoutError, socketio.exceptions.BadNamespaceError, socketio.exceptions.ConnectionError):
                     pass
-                time.sleep(0.05)
+                time.sleep(0.05)  # the page's back-off before it sends again
             n += 1
-            time.sleep(0.01)
+            time.sleep(0.01)  # the sender's pace: the workload, not a wait
 
     def close(self):
         self.stop.set()
@@ -65,16 +68,24 @@ def test_chaos_kill_the_server_twice_and_restart_the_database():
     clients = [ChaosClient(chat, f"c{i}-{uuid.uuid4().hex[:4]}") for i in range(3)]
     for client in clients:
         client.thread.start()
+    def acked_count():
+        return sum(len(client.acked) for client in clients)
+
+    def traffic_flows(more=10):
+        """Waits until `more` messages are acked: each fault strikes a working chat."""
+        target = acked_count() + more
+        wait_until(lambda: acked_count() >= target, 30, f"{more} more acks")
+
     try:
-        time.sleep(1.5)
+        traffic_flows()
         chat.restart(kill=True)
-        time.sleep(1.5)
+        traffic_flows()
         mariadb_stop()
-        time.sleep(1.0)
+        time.sleep(1.0)  # the outage itself: the database stays away this long
         mariadb_start()
-        time.sleep(2.0)
+        traffic_flows()
         chat.restart(kill=True)
-        time.sleep(1.5)
+        traffic_flows()
     finally:
         for client in clients:
             client.stop.set()
@@ -82,13 +93,15 @@ def test_chaos_kill_the_server_twice_and_restart_the_database():
             client.thread.join(10)
 
     # Let every client catch up with what is stored.
+    def caught_up():
+        ids = {r["id"] for r in chat.all_rows()}  # read again: a retried insert may still commit
+        return all(set(c.received) >= ids for c in clients)
+
+    try:
+        wait_until(caught_up, 20, "every client to catch up")
+    except AssertionError:
+        pass  # reported below, client by client
     rows = chat.all_rows()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        rows = chat.all_rows()
-        if all(len(c.received) >= len(rows) and set(c.received) >= {r["id"] for r in rows} for c in clients):
-            break
-        time.sleep(0.2)
     stored = [r["content"] for r in rows]
     ids = [r["id"] for r in rows]
     acked = [text for client in clients for text in client.acked]

@@ -10,8 +10,9 @@ import pytest
 import requests
 import socketio
 import websocket
-from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop
+from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop, wait_for_sockets
 from eio_raw import read_frames_fast, rss_kib
+from waiting import wait_until
 
 STORES = ["sqlite", "mysql"]
 
@@ -49,8 +50,7 @@ def test_a_resend_is_acked_stored_once_broadcast_once(chat):
         assert ada.send("only once", offset="retry-1") == first  # the client retrying: the same id
         assert ada.send("only once", offset="retry-1") == first
         ada.send("marker")
-        got = bob.wait_for(2)
-        time.sleep(0.3)
+        bob.wait_for(2)  # the marker follows any second broadcast of "only once"
         assert [text for text, _, _ in bob.received] == ["only once", "marker"]
         rows = chat.all_rows()
         assert [r["content"] for r in rows].count("only once") == 1
@@ -99,11 +99,10 @@ def test_reconnecting_with_server_offset_gets_exactly_the_missed_rows(chat):
         for text in missed:
             ada.send(text)
         bob = ChatClient(chat, "bob", server_offset=offset)
-        got = bob.wait_for(250, timeout=20)
-        time.sleep(0.3)
-        assert [text for text, _, _ in bob.received] == missed
-        ada.send("live")
-        assert bob.wait_for(251)[-1][0] == "live"
+        bob.wait_for(250, timeout=20)
+        ada.send("live")  # after the replay: anything replayed twice would come before it
+        bob.wait_for(251)
+        assert [text for text, _, _ in bob.received] == missed + ["live"]
         # A new client with offset 0 gets the whole history, in order.
         carol = ChatClient(chat, "carol")
         assert len(carol.wait_for(254, timeout=20)) == 254
@@ -131,6 +130,7 @@ def test_history_endpoint_pages(chat):
         assert requests.get(chat.url + "/messages", params=bad, timeout=5).status_code == 400
 
 
+@pytest.mark.chaos
 @pytest.mark.parametrize("kill", [False, True], ids=["restart", "kill -9"])
 def test_nothing_is_lost_across_a_server_restart(chat, kill):
     ada = ChatClient(chat, "ada")
@@ -153,6 +153,7 @@ def test_nothing_is_lost_across_a_server_restart(chat, kill):
         bob.close()
 
 
+@pytest.mark.chaos
 def test_database_outage_no_ack_until_stored_then_once():
     if "MARIADB_DIR" not in os.environ:
         pytest.skip("needs the test command's throwaway MariaDB")
@@ -179,11 +180,11 @@ def test_database_outage_no_ack_until_stored_then_once():
             except socketio.exceptions.TimeoutError:
                 assert time.monotonic() < deadline, "never stored after the database came back"
         assert ada.send("during the outage", offset="outage-1", timeout=5) == stored  # a late retry: still once
-        got = bob.wait_for(2)
-        time.sleep(0.3)
-        assert [text for text, _, _ in bob.received] == ["before the outage", "during the outage"]
+        ada.send("marker")  # follows any second broadcast of the retried message
+        bob.wait_for(3)
+        assert [text for text, _, _ in bob.received] == ["before the outage", "during the outage", "marker"]
         rows = chat.all_rows()
-        assert [r["content"] for r in rows] == ["before the outage", "during the outage"]
+        assert [r["content"] for r in rows] == ["before the outage", "during the outage", "marker"]
         assert requests.get(chat.url + "/healthz", timeout=5).status_code == 200
     finally:
         ada.close()
@@ -203,8 +204,7 @@ def test_graceful_shutdown_acks_what_it_stored_and_lets_clients_reconnect():
         ada.client.emit("chat message", (f"in flight {i}", f"shutdown-{i}"), callback=lambda *args: acks.append(args))
     chat.server.process.send_signal(signal.SIGTERM)
     assert chat.server.process.wait(timeout=15) == 0  # exits by itself, cleanly
-    time.sleep(0.3)
-    assert reasons, "the client was not told the server went away"
+    wait_until(lambda: reasons, 5, "the client to be told the server went away")
     chat.server = type(chat.server)("chat-server", chat.env, port=chat.server.port)  # the next server, same database
     stored = [r["content"] for r in chat.all_rows()]
     assert len(acks) <= len(stored)  # every acknowledged message was stored
@@ -237,7 +237,7 @@ def test_metrics_and_health_for_operators():
         ada = ChatClient(chat, "ada", transports=("polling", "websocket"))
         ada.send("counted")
         ada.send("counted", offset=f"{ada.tab}-1")  # a retry: a duplicate
-        time.sleep(0.2)
+        wait_until(lambda: ada.client.transport() == "websocket", 5, "the upgrade")
         text = requests.get(chat.url + "/metrics", timeout=5).text
         for name in (
             'engineio_sessions_opened_total{transport="polling"}',
@@ -266,7 +266,7 @@ def test_a_connection_cap_refuses_cleanly_and_frees_up():
         r = requests.get(chat.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
         assert r.status_code == 503 and r.headers["retry-after"] == "5"
         first.close()
-        time.sleep(0.2)
+        wait_for_sockets(chat.url, 1)  # the server saw it go
         third = ChatClient(chat, "c")  # a place came free
         third.close()
         second.close()
@@ -280,7 +280,7 @@ def test_an_event_rate_limit_drops_the_excess():
         ada = ChatClient(chat, "ada")
         for i in range(30):
             ada.client.emit("chat message", (f"burst {i}", f"rl-{i}"))
-        time.sleep(0.6)
+        time.sleep(0.6)  # protocol time: the limit's window refills at 5 a second
         stored = len(chat.all_rows())
         assert 5 <= stored <= 10, stored  # the burst of 5, plus what 0.6 s refills
         ada.close()
@@ -320,7 +320,7 @@ def test_a_long_history_is_replayed_at_the_readers_pace():
                 ids.append(json.loads(frame[2:])[2])
                 if len(ids) % 500 == 0:
                     peak_kib = max(peak_kib, rss_kib(pid) - rss_before)
-                    time.sleep(0.2)  # a reader slower than the server
+                    time.sleep(0.2)  # the reader's own pace: slower than the server
                 if len(ids) == rows:
                     break
         ws.close()
@@ -346,10 +346,7 @@ def test_who_is_online_and_typing_and_neither_becomes_a_flood(chat):
         carol_id = carol.client.get_sid("/")
         carol.close()
         # (Changes that the snapshot already has may come too: ada's and bob's own.)
-        deadline = time.monotonic() + 5
-        while len([c for c in presence if c["id"] == carol_id]) < 2:
-            assert time.monotonic() < deadline, presence
-            time.sleep(0.02)
+        wait_until(lambda: len([c for c in presence if c["id"] == carol_id]) >= 2, 5, "carol's arrival and departure")
         assert [c for c in presence if c["id"] == carol_id] == [
             {"id": carol_id, "username": "carol", "online": True},
             {"id": carol_id, "username": "carol", "online": False},
@@ -360,12 +357,20 @@ def test_who_is_online_and_typing_and_neither_becomes_a_flood(chat):
         answers = []
         for _ in range(50):
             ada.client.emit("online", callback=lambda *reply: answers.append(reply[0]))
-        time.sleep(1.5)
-        assert typing == [({"username": "ada"},)]  # one relayed; the rest fell within the second
+        # A few wait for a read (the rest of the burst is dropped); once one is answered,
+        # a new request waits behind none, and its answer follows every earlier one.
+        wait_until(lambda: answers, 5, "an online request answered")
+        assert sorted(e["username"] for e in ada.client.call("online", timeout=5)) == ["ada", "bob"]
+        bob.client.call("online", timeout=5)  # answered after the relays that came before it
+        assert typing == [({"username": "ada"},)]  # one relayed at once; the rest fell within the second
         assert answers and all(sorted(e["username"] for e in a) == ["ada", "bob"] for a in answers)
+        # Of the rest, one is relayed at the second's end: a burst is two relays, not 200.
+        wait_until(lambda: len(typing) == 2, 5, "the burst's last typing, at the second's end")
+        time.sleep(1.0)  # protocol time: the next second, an event is relayed at once again
         ada.client.emit("typing")
-        time.sleep(0.3)
-        assert len(typing) == 2  # a second later, relayed again
+        wait_until(lambda: len(typing) == 3, 5, "the next second's typing")
+        bob.client.call("online", timeout=5)
+        assert len(typing) == 3
         assert chat.all_rows() == []  # none of it is stored
     finally:
         ada.close()

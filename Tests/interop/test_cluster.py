@@ -8,11 +8,13 @@ import threading
 import time
 
 import pytest
-import requests
 import socketio
-from chat_support import ChatClient
+from chat_support import ChatClient, connected_sockets
 from cluster_support import ChatCluster, RedisServer
 from conftest import Server
+from waiting import wait_until
+
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ class Writer(threading.Thread):
             try:
                 return ChatClient(Node(random.choice(self.urls)), self.name_)
             except Exception:
-                time.sleep(0.1)
+                time.sleep(0.1)  # a client's back-off between attempts, as reconnectionDelay
         raise RuntimeError("no node took the writer")
 
     def run(self):
@@ -67,7 +69,7 @@ class Writer(threading.Thread):
                         except Exception:
                             pass
                         client = self.connect()
-                time.sleep(self.pause)
+                time.sleep(self.pause)  # the writer's pace: the workload, not a wait
             client.close()
         except Exception as error:  # reported by the test
             self.error = error
@@ -104,15 +106,15 @@ class Reader(threading.Thread):
                 try:
                     client = ChatClient(Node(random.choice(self.urls)), "reader", server_offset=offset)
                 except Exception:
-                    time.sleep(0.1)
+                    time.sleep(0.1)  # a client's back-off between attempts, as reconnectionDelay
                     continue
                 self.client = client
+                # Stays until told to stop, until the link is lost, or (hopping) for a while.
                 stay = random.uniform(0.05, 0.4) if self.hops else None
-                started = time.monotonic()
-                while not self.stop.is_set() and client.client.connected:
-                    if stay is not None and time.monotonic() - started > stay:
+                leave = time.monotonic() + stay if stay is not None else float("inf")
+                while client.client.connected and not self.stop.wait(min(0.02, max(leave - time.monotonic(), 0))):
+                    if time.monotonic() >= leave:
                         break
-                    time.sleep(0.02)
                 client.close()
                 with client.cond:
                     received = list(client.received)
@@ -157,31 +159,42 @@ def check_one_order(cluster, readers, writers):
         assert reader.ids == ids, f"hops={reader.hops} {len(reader.ids)} of {len(ids)}; from index {first}: {reader.ids[max(first - 3, 0):first + 8]} but stored {ids[max(first - 3, 0):first + 8]}"
 
 
-def run_traffic(readers, writers, disturb=None, after=1.0):
-    """Readers first, then writers; `disturb` runs `after` seconds into the writing. Returns
+def run_traffic(readers, writers, disturb=None, after=20):
+    """Readers first, then writers; `disturb` runs once `after` messages are acked. Returns
     once every writer has every message acked."""
     for reader in readers:
         reader.start()
-    time.sleep(0.5)
+    wait_until(lambda: all(reader.client is not None for reader in readers), 10, "every reader connected")
     for writer in writers:
         writer.start()
     if disturb:
-        time.sleep(after)
+        wait_until(lambda: sum(len(writer.acked) for writer in writers) >= after, 30, f"{after} messages acked")
         disturb()
     for writer in writers:
         writer.join(120)
         assert writer.error is None, writer.error
 
 
-def last_visit(readers, node):
-    """Each reader comes back once more with its serverOffset, for what it left behind."""
+def last_visit(readers, node, last_id):
+    """Each reader comes back once more with its serverOffset, for what it left behind: up to
+    `last_id`, the last stored message."""
     for reader in readers:
         reader.finish()
     for reader in readers:
-        last = ChatClient(node, "reader", server_offset=reader.ids[-1] if reader.ids else 0)
-        time.sleep(0.5)
+        offset = reader.ids[-1] if reader.ids else 0
+        last = ChatClient(node, "reader", server_offset=offset)
+        if offset < last_id:
+            last.wait_for(1, timeout=10)
+            wait_until(lambda: last.received[-1][1] >= last_id, 10, "the replay up to the last message")
         reader.ids += [row[1] for row in last.received]
         last.close()
+
+
+def wait_for_last_broadcast(cluster, readers):
+    """Waits until every reader has seen the last stored message, live or replayed."""
+    last_id = cluster.rows()[-1][0]
+    wait_until(lambda: all(last_id in reader.seen() for reader in readers), 15, "the last broadcast at every reader")
+    return last_id
 
 
 def test_writers_on_two_nodes_and_hopping_readers_see_one_order(cluster):
@@ -190,41 +203,33 @@ def test_writers_on_two_nodes_and_hopping_readers_see_one_order(cluster):
     writers = [Writer(f"w{i}", [urls[i % 2]], 40) for i in range(4)]
     run_traffic(readers, writers)
     assert sum(len(w.acked) for w in writers) == 160
-    time.sleep(2)  # the last broadcasts land
-    last_visit(readers, cluster.nodes[0])
+    last_visit(readers, cluster.nodes[0], wait_for_last_broadcast(cluster, readers))
     check_one_order(cluster, readers, writers)
 
 
+@pytest.mark.chaos
 def test_a_node_killed_mid_traffic_loses_and_repeats_nothing(cluster):
     urls = cluster.urls
     readers = [Reader(urls) for _ in range(6)]
     writers = [Writer(f"k{i}", urls, 60, pause=0.02) for i in range(4)]
     run_traffic(readers, writers, disturb=lambda: cluster.kill(0))  # mid-traffic, without a word
-    time.sleep(2)
-    last_visit(readers, cluster.nodes[1])
+    last_visit(readers, cluster.nodes[1], wait_for_last_broadcast(cluster, readers))
     check_one_order(cluster, readers, writers)
 
 
+@pytest.mark.chaos
 def test_redis_restarted_mid_traffic_every_client_ends_with_every_message_once(cluster):
     urls = cluster.urls
     readers = [Reader([url]) for url in urls for _ in range(2)]
     writers = [Writer(f"r{i}", [urls[i % 2]], 60, pause=0.02) for i in range(4)]
     # Empty again when it comes back, as a Redis without persistence.
-    run_traffic(readers, writers, disturb=lambda: cluster.redis.restart(pause=1.0), after=0.8)
+    run_traffic(readers, writers, disturb=lambda: cluster.redis.restart(pause=1.0), after=16)
     # Within seconds of Redis's return, every node has caught up from the database.
-    deadline = time.monotonic() + 15
     expected = len(cluster.rows())
-    while time.monotonic() < deadline and any(len(r.seen()) < expected for r in readers):
-        time.sleep(0.2)
+    wait_until(lambda: all(len(r.seen()) >= expected for r in readers), 15, "every reader caught up")
     for reader in readers:
         reader.finish()
     check_one_order(cluster, readers, writers)
-
-
-def connected_sockets(url):
-    text = requests.get(url + "/metrics", timeout=5).text
-    line = next((line for line in text.splitlines() if line.startswith("socketio_sockets_connected")), None)
-    return int(float(line.split()[-1])) if line else 0  # absent until the node's first socket
 
 
 def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
@@ -239,8 +244,7 @@ def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
             for i in range(3)
             for kind, transports in (("polling", ("polling",)), ("ws", ("websocket",)), ("upgrade", ("polling", "websocket")))
         ]
-        time.sleep(0.5)  # upgrades complete
-        assert [client.client.transport() for client in clients[2::3]] == ["websocket"] * 3
+        wait_until(lambda: all(client.client.transport() == "websocket" for client in clients[2::3]), 10, "the upgrades")
         per_node = [connected_sockets(url) for url in cluster.urls]
         assert sum(per_node) == 9 and all(count >= 2 for count in per_node), per_node
         for index, client in enumerate(clients):
@@ -255,6 +259,8 @@ def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
         cluster.close()
 
 
+@pytest.mark.browser
+@pytest.mark.chaos
 def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_killed(browser, static_dir):
     """The official client in Chromium, through HAProxy: two people on two nodes (polling,
     then the upgrade), and one node SIGKILLed: its page is recovered through the balancer on
@@ -269,10 +275,7 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
         per_node = [connected_sockets(url) for url in cluster.urls]
         assert sorted(per_node) == [0, 1, 1], per_node  # one page per node
         for page in (ada, bob):  # polling first, then the upgrade through the balancer
-            deadline = time.monotonic() + 10
-            while page.driver.execute_script("return socket.io.engine.transport.name") != "websocket":
-                assert time.monotonic() < deadline, "no upgrade"
-                time.sleep(0.05)
+            wait_until(lambda: page.driver.execute_script("return socket.io.engine.transport.name") == "websocket", 10, "the upgrade")
         expected = []
         for i in range(3):  # taking turns, each turn seen before the next
             for page in (ada, bob):
@@ -282,15 +285,9 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
         assert ada.wait_for_messages(6) == expected
         # Who is online, and who is typing, across nodes.
         for page in (ada, bob):
-            deadline = time.monotonic() + 10
-            while page.driver.find_element(By.ID, "online-count").text != "2 online":
-                assert time.monotonic() < deadline, page.driver.find_element(By.ID, "online-count").text
-                time.sleep(0.05)
+            wait_until(lambda: page.driver.find_element(By.ID, "online-count").text == "2 online", 10, "2 online")
         bob.driver.find_element(By.ID, "input").send_keys("hm")
-        deadline = time.monotonic() + 10
-        while ada.driver.find_element(By.ID, "typing").text != "bob is typing…":
-            assert time.monotonic() < deadline, "no typing indicator across nodes"
-            time.sleep(0.05)
+        wait_until(lambda: ada.driver.find_element(By.ID, "typing").text == "bob is typing…", 10, "the typing indicator across nodes")
         bob.driver.find_element(By.ID, "input").clear()
         ada.screenshot("cluster-ada")
         bob.screenshot("cluster-bob")
@@ -345,10 +342,8 @@ def test_python_socketio_clients_on_three_nodes_rooms_fetch_sockets_server_side_
 
         clients[1].call("sockets join", "hall", timeout=5)  # everyone, on every node
         clients[2].call("to room", ("hall", "for the hall"), timeout=5)  # to the room but itself
-        deadline = time.monotonic() + 5
         heard = lambda inbox: any(m[:1] == ["for the hall"] for m in inbox)  # noqa: E731
-        while not (heard(inboxes[0]) and heard(inboxes[1])) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: heard(inboxes[0]) and heard(inboxes[1]), 5, "the room broadcast on two nodes")
         assert heard(inboxes[0]) and heard(inboxes[1]) and not heard(inboxes[2]), inboxes
 
         # A broadcast with acks from node 1 to every client on every node (the asker included).

@@ -4,7 +4,6 @@ configuration (/engine.io/ on port PORT, pingInterval 300, pingTimeout 200, echo
 Each test is named after its case. The handshake, heartbeat and close cases, which the
 Socket.IO suite repeats, also run against sio-conformance on /socket.io/."""
 
-import json
 import threading
 import time
 
@@ -13,22 +12,28 @@ import requests
 import websocket
 
 from conformance_support import Suite, check_open_packet, next_message_after_probe
-from eio_raw import recv_close_code
+from conftest import FRAMEWORKS
+from eio_raw import NORMAL_CLOSURE, recv_close_code
+from waiting import wait_until
+
+pytestmark = pytest.mark.conformance
 
 PING_INTERVAL, PING_TIMEOUT = 0.3, 0.2
 
 
 @pytest.fixture
-def suite(eio_server):
-    return Suite(eio_server, "/engine.io/")
+def suite(conformance_eio):
+    return Suite(conformance_eio, "/engine.io/")
 
 
-@pytest.fixture(params=["eio-conformance", "sio-conformance"])
-def any_suite(request):
-    """Both reference servers, for the cases both suites have."""
-    if request.param == "eio-conformance":
-        return Suite(request.getfixturevalue("eio_server"), "/engine.io/")
-    return Suite(request.getfixturevalue("sio_server"), "/socket.io/")
+@pytest.fixture(
+    params=[(executable, framework) for executable in ("eio-conformance", "sio-conformance") for framework in FRAMEWORKS],
+    ids=lambda param: f"{param[0]}-{param[1]}",
+)
+def any_suite(request, conformance_servers):
+    """Both reference servers on every host, for the cases both suites have."""
+    executable, framework = request.param
+    return Suite(conformance_servers(executable, framework), "/engine.io/" if executable == "eio-conformance" else "/socket.io/")
 
 
 # handshake / HTTP long-polling
@@ -108,7 +113,7 @@ def test_message_polling_closes_the_session_upon_duplicate_poll_requests(suite):
     results = {}
     first = threading.Thread(target=lambda: results.setdefault("first", suite.poll(sid)))
     first.start()
-    time.sleep(0.005)
+    time.sleep(0.005)  # the suite's own `sleep(5)` between the two GETs
     second = requests.get(suite.base, params={"EIO": "4", "transport": "polling", "sid": sid, "t": "burst"}, timeout=5)
     first.join()
     assert (results["first"].status_code, results["first"].text) == (200, "1")
@@ -122,9 +127,9 @@ def test_message_polling_closes_the_session_upon_cancelled_polling_request(suite
 
     raw = sockets.create_connection(("127.0.0.1", suite.server.port))
     raw.sendall(f"GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    time.sleep(0.005)
-    raw.close()  # the client gives up on its waiting GET
-    time.sleep(0.05)
+    raw.close()  # the client gives up on its waiting GET (the request reaches the server first)
+    # A POST of a noop is harmless while the session lives and refused once it is gone.
+    wait_until(lambda: suite.push(sid, "6").status_code == 400, 5, "the session to end")
     assert suite.poll(sid).status_code == 400
 
 
@@ -151,7 +156,7 @@ def test_message_websocket_closes_the_session_upon_invalid_packet_format(suite):
     socket = suite.ws()
     socket.recv()
     socket.send("abc")
-    recv_close_code(socket)
+    assert recv_close_code(socket) == NORMAL_CLOSURE
 
 
 # heartbeat
@@ -167,7 +172,7 @@ def test_heartbeat_polling_sends_ping_pong_packets(any_suite):
 
 def test_heartbeat_polling_closes_the_session_upon_ping_timeout(any_suite):
     sid = any_suite.open_session()
-    time.sleep(PING_INTERVAL + PING_TIMEOUT)  # exactly, as the suite sleeps
+    time.sleep(PING_INTERVAL + PING_TIMEOUT)  # protocol time: exactly what the suite sleeps
     assert any_suite.poll(sid).status_code == 400
 
 
@@ -183,7 +188,7 @@ def test_heartbeat_websocket_sends_ping_pong_packets(any_suite):
 def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(any_suite):
     socket = any_suite.ws()
     started = time.monotonic()
-    recv_close_code(socket)  # the open packet, a ping, then the close
+    assert recv_close_code(socket) == NORMAL_CLOSURE  # the open packet, a ping, then the close
     assert time.monotonic() - started < PING_INTERVAL + PING_TIMEOUT + 0.3
 
 
@@ -192,10 +197,10 @@ def test_heartbeat_websocket_closes_the_session_upon_ping_timeout(any_suite):
 
 def test_close_polling_forcefully_closes_the_session(any_suite):
     sid = any_suite.open_session()
+    # As the suite: the GET and the POST of `1` at once; either may be read first.
     results = {}
     waiting = threading.Thread(target=lambda: results.setdefault("poll", any_suite.poll(sid)))
     waiting.start()
-    time.sleep(0.02)
     assert any_suite.push(sid, "1").status_code == 200
     waiting.join()
     assert (results["poll"].status_code, results["poll"].text) == (200, "6")
@@ -206,7 +211,7 @@ def test_close_websocket_forcefully_closes_the_session(any_suite):
     socket = any_suite.ws()
     socket.recv()
     socket.send("1")
-    recv_close_code(socket)
+    assert recv_close_code(socket) == NORMAL_CLOSURE
 
 
 # upgrade

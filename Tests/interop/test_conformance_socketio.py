@@ -11,14 +11,16 @@ import pytest
 import websocket
 
 from conformance_support import Suite
-from eio_raw import recv_close_code
+from eio_raw import NORMAL_CLOSURE, recv_close_code
+
+pytestmark = pytest.mark.conformance
 
 PING_INTERVAL, PING_TIMEOUT = 0.3, 0.2
 
 
 @pytest.fixture
-def suite(sio_server):
-    return Suite(sio_server, "/socket.io/")
+def suite(conformance_sio):
+    return Suite(conformance_sio, "/socket.io/")
 
 
 def recv(socket):
@@ -119,14 +121,14 @@ def test_connect_with_an_invalid_handshake_closes(suite):
     socket = suite.ws()
     socket.recv()
     socket.send("4abc")
-    recv_close_code(socket)
+    assert recv_close_code(socket) == NORMAL_CLOSURE
 
 
 def test_connect_closes_the_connection_if_no_handshake_is_received(suite):
     socket = suite.ws()
     socket.recv()
     started = time.monotonic()
-    recv_close_code(socket)  # the suite answers no ping either: whichever ends it first
+    assert recv_close_code(socket) == NORMAL_CLOSURE  # the suite answers no ping either: whichever ends it first
     assert time.monotonic() - started < 1.0 + 0.3  # connectTimeout
 
 
@@ -202,5 +204,5 @@ def test_message_invalid_format_closes_the_connection(suite, packet):
     socket = connected(suite)
     socket.send(packet)
     started = time.monotonic()
-    recv_close_code(socket)
+    assert recv_close_code(socket) == NORMAL_CLOSURE
     assert time.monotonic() - started < PING_INTERVAL  # closed for the packet, not by the heartbeat

@@ -7,6 +7,7 @@ import time
 import engineio
 import pytest
 from engineio import packet
+from waiting import wait_until
 
 TRANSPORTS = {
     "polling-only": ["polling"],
@@ -48,8 +49,8 @@ def connect(server, transports) -> tuple[engineio.Client, Recorder]:
 
 
 @pytest.mark.parametrize("mode", TRANSPORTS)
-def test_text_and_binary_round_trip(eio_server, mode):
-    client, recorder = connect(eio_server, TRANSPORTS[mode])
+def test_text_and_binary_round_trip(conformance_eio, mode):
+    client, recorder = connect(conformance_eio, TRANSPORTS[mode])
     try:
         payloads = ["hello", "€ and emoji 🎉", "", b"\x00\x01\x02\xff", "x" * 100_000, bytes(range(256)) * 100]
         for p in payloads:
@@ -62,8 +63,8 @@ def test_text_and_binary_round_trip(eio_server, mode):
 
 
 @pytest.mark.parametrize("mode", TRANSPORTS)
-def test_survives_three_heartbeat_rounds(eio_server, mode):
-    client, recorder = connect(eio_server, TRANSPORTS[mode])
+def test_survives_three_heartbeat_rounds(conformance_eio, mode):
+    client, recorder = connect(conformance_eio, TRANSPORTS[mode])
     pings = []
     original = client._receive_packet
 
@@ -75,10 +76,7 @@ def test_survives_three_heartbeat_rounds(eio_server, mode):
     client._receive_packet = counting
     try:
         # pingInterval is 300 ms: wait for at least three pings, each answered by the client.
-        deadline = time.monotonic() + 5
-        while len(pings) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(pings) >= 3
+        wait_until(lambda: len(pings) >= 3, 5, "three pings")
         assert not recorder.disconnected.is_set()
         client.send("still here")
         assert recorder.wait_for(1) == ["still here"]
@@ -87,8 +85,8 @@ def test_survives_three_heartbeat_rounds(eio_server, mode):
 
 
 @pytest.mark.parametrize("mode", TRANSPORTS)
-def test_server_drops_a_client_that_stops_answering_pings(eio_server, mode):
-    client, recorder = connect(eio_server, TRANSPORTS[mode])
+def test_server_drops_a_client_that_stops_answering_pings(conformance_eio, mode):
+    client, recorder = connect(conformance_eio, TRANSPORTS[mode])
     original = client._send_packet
 
     def no_pongs(pkt):
@@ -107,19 +105,19 @@ def test_server_drops_a_client_that_stops_answering_pings(eio_server, mode):
     )
 
 
-def test_client_disconnect_ends_the_session(eio_server):
-    client, recorder = connect(eio_server, ["polling"])
+def test_client_disconnect_ends_the_session(conformance_eio):
+    client, recorder = connect(conformance_eio, ["polling"])
     sid = client.sid
     client.disconnect()
     import requests
 
-    r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
+    r = requests.get(conformance_eio.url + "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
     assert r.status_code == 400
     assert r.json() == {"code": 1, "message": "Session ID unknown"}
 
 
-def test_many_clients_at_once(eio_server):
-    clients = [connect(eio_server, TRANSPORTS[mode]) for mode in TRANSPORTS for _ in range(5)]
+def test_many_clients_at_once(conformance_eio):
+    clients = [connect(conformance_eio, TRANSPORTS[mode]) for mode in TRANSPORTS for _ in range(5)]
     try:
         for i, (client, _) in enumerate(clients):
             client.send(f"client {i}")

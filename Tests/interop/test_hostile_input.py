@@ -10,6 +10,7 @@ import socketio
 import websocket
 
 from eio_raw import read_frames_fast
+from waiting import wait_until
 
 
 def wait_for_eof(sock, timeout):
@@ -32,7 +33,7 @@ def test_slowloris_request_heads_are_cut_off(strict_testbed):
     sock.sendall(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n")
     started = time.monotonic()
     for _ in range(4):  # a header byte now and then, never the end of the head
-        time.sleep(0.15)
+        time.sleep(0.15)  # the attack's own pace: a header byte now and then
         try:
             sock.sendall(b"X")
         except OSError:
@@ -82,9 +83,7 @@ def test_a_client_that_stops_reading_is_dropped_others_are_unaffected_and_it_rec
         started = time.monotonic()
         for i in range(100):  # 5 MB to everyone
             fast.call("emit all", f"{i}:{payload}", timeout=5)
-        deadline = time.monotonic() + 10
-        while len(got) < 101 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(got) >= 101, 10, "every broadcast at the fast client")
         assert len(got) == 101, len(got)
         assert time.monotonic() - started < 8  # the slow reader does not hold the others back
         # The server gave up on the slow one by itself: only the fast one is left. (Read on
@@ -94,10 +93,7 @@ def test_a_client_that_stops_reading_is_dropped_others_are_unaffected_and_it_rec
         # recipient and the recovery buffer, so a backlog of them costs references, not
         # copies. test_chat's history replay, whose frames are the reader's own, is where
         # memory is measured.)
-        deadline = time.monotonic() + 10
-        while fast.call("socket count", timeout=5) != 1:
-            assert time.monotonic() < deadline, "the slow consumer was never dropped"
-            time.sleep(0.05)
+        wait_until(lambda: fast.call("socket count", timeout=5) == 1, 10, "the slow consumer to be dropped")
     finally:
         fast.disconnect()
         slow.sock.close()
@@ -125,7 +121,7 @@ def test_handshakes_that_never_continue_expire(eio_server):
     for _ in range(100):
         r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
         sids.append(json.loads(r.text[1:])["sid"])
-    time.sleep(0.3 + 0.2 + 0.2)  # pingInterval + pingTimeout + slack
+    time.sleep(0.3 + 0.2 + 0.2)  # protocol time: pingInterval + pingTimeout + slack
     for sid in sids[:10] + sids[-10:]:
         r = requests.get(eio_server.url + "/engine.io/", params={"EIO": "4", "transport": "polling", "sid": sid}, timeout=5)
         assert r.status_code == 400 and r.json()["code"] == 1
@@ -171,10 +167,8 @@ def test_hostile_socketio_packets_close_only_their_connection(testbed):
             ws.send(packet)
             assert closed(ws), packet
         survivor.emit("echo", "still here")
-        deadline = time.monotonic() + 5
-        while not echoes and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert echoes and echoes[0][0] == "still here"
+        wait_until(lambda: echoes, 5, "the survivor's echo")
+        assert echoes[0][0] == "still here"
     finally:
         survivor.disconnect()
     testbed.assert_alive()
@@ -259,7 +253,7 @@ def test_the_costliest_packets_within_the_limits_miss_no_heartbeat():
         assert requests.post(base, params=params, data="40", timeout=5).status_code == 200
         body = "\x1e".join(['42["h"]'] * 110_000)
         assert requests.post(base, params=params, data=body, timeout=30).status_code == 200
-        time.sleep(4.5)  # a missed heartbeat shows as a disconnect within pingInterval + pingTimeout
+        time.sleep(4.5)  # protocol time: a missed heartbeat shows as a disconnect within pingInterval + pingTimeout
         assert dropped == []
         for observer in observers:
             assert observer.call("chat message", timeout=5) == {"error": "the message must be a non-empty string of at most the maximum length"}

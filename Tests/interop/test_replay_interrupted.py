@@ -12,7 +12,7 @@ import struct
 import time
 
 import pytest
-from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop
+from chat_support import ChatClient, ChatServer, mariadb_start, mariadb_stop, wait_for_sockets
 from eio_raw import read_frames_fast
 
 STORES = ["sqlite", "mysql"]
@@ -110,7 +110,7 @@ def test_cut_mid_replay_recovered_gets_the_rest_once_and_live_ones(chat):
     first = RawChatClient(chat, {"serverOffset": 0})
     first.read_messages(60)
     first.cut()
-    time.sleep(0.3)
+    wait_for_sockets(chat.url, 0)  # the server saw the link go: the session is kept
     again = resume(chat, first)
     again.read_messages(ROWS - 60)
     assert again.connect["sid"] == first.connect["sid"], "not recovered"
@@ -125,7 +125,7 @@ def test_cut_again_and_again_during_the_replay(chat):
     for cut_after in (60, 250, 1, 400):
         client.read_messages(cut_after)
         client.cut()
-        time.sleep(0.2)
+        wait_for_sockets(chat.url, 0)
         client = resume(chat, client)
     client.read_messages(ROWS - len(client.ids))
     assert client.ids == list(range(1, ROWS + 1))
@@ -166,7 +166,7 @@ def test_a_database_error_mid_replay_is_retried_and_nothing_is_skipped(chat):
     client.read_messages(60)
     mariadb_stop()
     try:
-        time.sleep(2)  # the replay's next page fails, and is retried, while the client waits
+        time.sleep(2)  # the outage itself: the replay's next pages fail and are retried meanwhile
     finally:
         mariadb_start()
     client.read_messages(ROWS - 60)

@@ -4,10 +4,10 @@ refused cleanly."""
 
 import json
 import socket
-import time
 
 import socketio
 import websocket
+from waiting import wait_until
 
 
 class Raw:
@@ -47,6 +47,16 @@ class Raw:
         self.ws.sock.close()
 
 
+def wait_until_dropped(server, sid):
+    """Waits until the server has noticed a lost link: the socket is no longer connected."""
+    observer = socketio.Client(reconnection=False)
+    observer.connect(server.url, transports=["websocket"], wait_timeout=5)
+    try:
+        wait_until(lambda: sid not in {s["id"] for s in observer.call("fetch sockets", timeout=5)}, 5, "the server to see the link lost")
+    finally:
+        observer.disconnect()
+
+
 def broadcast(server, *texts):
     sender = socketio.Client(reconnection=False)
     sender.connect(server.url, transports=["websocket"], wait_timeout=5)
@@ -70,7 +80,7 @@ def test_a_session_is_restored_once_only(recovery_testbed):
     assert event[:2] == ["all", "one"]
     offset = event[2]
     first.drop()
-    time.sleep(0.3)
+    wait_until_dropped(recovery_testbed, first.connect["sid"])
     broadcast(recovery_testbed, "two")
 
     auth = {"pid": first.connect["pid"], "offset": offset}
@@ -94,7 +104,7 @@ def test_an_offset_that_left_the_buffer_is_refused(recovery_testbed):
     broadcast(recovery_testbed, "first")
     offset = client.event()[2]
     client.drop()
-    time.sleep(0.3)
+    wait_until_dropped(recovery_testbed, client.connect["sid"])
     broadcast(recovery_testbed, *[f"flood {i}" for i in range(60)])  # the buffer holds 50
     again = Raw(recovery_testbed, {"pid": client.connect["pid"], "offset": offset})
     assert again.connect["sid"] != client.connect["sid"]

@@ -1,9 +1,7 @@
 """TLS when a certificate is configured, and the allowed-hosts check."""
 
-import ssl
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import socketio
 import websocket
 
 from chat_support import ChatServer
+from waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +59,7 @@ def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monk
             assert client.transport() == "websocket"
             # Sent before its history replay ended, the client gets its own broadcast when
             # it joins the live chat, which may be after the ack.
-            deadline = time.monotonic() + 5
-            while not received:
-                assert time.monotonic() < deadline, "the broadcast never came"
-                time.sleep(0.02)
+            wait_until(lambda: received, 5, "the broadcast")
             assert received[0][0] == "over tls"
         finally:
             client.disconnect()
@@ -82,6 +78,7 @@ def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monk
         chat.stop()
 
 
+@pytest.mark.browser
 def test_the_page_and_the_official_client_work_over_https_and_wss(certificate, browser, static_dir):
     from test_browser_chat import Page
 

@@ -1,4 +1,4 @@
-import CoreMetrics
+import Metrics
 
 /// What the Engine.IO layer reports through swift-metrics (a no-op until the application
 /// bootstraps a backend, as chat-server does with Prometheus). Handles are made once.

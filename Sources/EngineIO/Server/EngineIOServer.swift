@@ -23,9 +23,19 @@ public final class EngineIOServer: Sendable {
         var transport: EngineIOTransportKind
     }
 
-    /// Every open session by id. The lock is taken once per HTTP request or WebSocket
-    /// handshake, never per message.
-    private let sessions = NIOLockedValueBox<[String: Entry]>([:])
+    private struct Registry {
+        /// Every open session by id.
+        var sessions: [String: Entry] = [:]
+        /// Sessions their client closed over polling with no GET waiting, for
+        /// `clientCloseGrace`: the next GET gets `6` (see `sessionClosed`).
+        var owedNoops: Set<String> = []
+    }
+
+    /// The lock is taken once per HTTP request or WebSocket handshake, never per message.
+    private let registry = NIOLockedValueBox(Registry())
+
+    /// How long a GET sent together with the client's close is still answered with `6`.
+    static let clientCloseGrace = TimeAmount.seconds(1)
 
     /// Creates a server that hands its sessions to `delegate` and every request outside `configuration.path` to `fallback`.
     public init(
@@ -41,7 +51,7 @@ public final class EngineIOServer: Sendable {
     }
 
     /// How many sessions are open.
-    public var sessionCount: Int { sessions.withLockedValue { $0.count } }
+    public var sessionCount: Int { registry.withLockedValue { $0.sessions.count } }
 
     /// Listens on `host:port` and serves until the returned channel is closed.
     ///
@@ -129,7 +139,7 @@ public final class EngineIOServer: Sendable {
 
     func route(_ request: EngineIORequest) -> Result<EngineIORequest.Route, EngineIORequestError> {
         request.verify(configuration: configuration) { sid in
-            self.sessions.withLockedValue { $0[sid]?.transport }
+            self.registry.withLockedValue { $0.sessions[sid]?.transport ?? ($0.owedNoops.contains(sid) ? .polling : nil) }
         }
     }
 
@@ -139,7 +149,13 @@ public final class EngineIOServer: Sendable {
     }
 
     func session(_ sid: String) -> EngineIOSession? {
-        sessions.withLockedValue { $0[sid]?.session }
+        registry.withLockedValue { $0.sessions[sid]?.session }
+    }
+
+    /// Whether `sid` names a session its client just closed whose concurrent GET is still
+    /// owed its `6`; true once only.
+    func takeOwedNoop(_ sid: String) -> Bool {
+        registry.withLockedValue { $0.owedNoops.remove(sid) != nil }
     }
 
     /// Whether `head` names a host this server answers to (`allowedHosts`).
@@ -147,7 +163,7 @@ public final class EngineIOServer: Sendable {
         configuration.allowedHosts.allows(hostHeader: head.headers.first(name: "host"))
     }
 
-    private func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
+    func acceptsWebSocket(_ head: HTTPRequestHead) -> Bool {
         // A refused host falls through to HTTPRequestHandler, which answers it.
         guard servesHost(of: head) else { return false }
         guard let request = EngineIORequest(head: head, mountPath: configuration.path) else { return false }
@@ -158,7 +174,7 @@ public final class EngineIOServer: Sendable {
         }
     }
 
-    private func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead) throws {
+    func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead, hostContext: (any Sendable)? = nil) throws {
         let connection = WebSocketConnection(channel: channel)
         let target: WebSocketTransportHandler.Target
         switch EngineIORequest(head: head, mountPath: configuration.path).map(route) {
@@ -174,7 +190,8 @@ public final class EngineIOServer: Sendable {
                     uri: head.uri,
                     headers: head.headers,
                     remoteAddress: channel.remoteAddress,
-                    transport: .websocket
+                    transport: .websocket,
+                    hostContext: hostContext
                 )
             )
         }
@@ -196,7 +213,7 @@ public final class EngineIOServer: Sendable {
         let session = EngineIOSession(
             id: id, eventLoop: eventLoop, handshake: handshake, server: self
         )
-        sessions.withLockedValue { $0[id] = Entry(session: session, transport: handshake.transport) }
+        registry.withLockedValue { $0.sessions[id] = Entry(session: session, transport: handshake.transport) }
         EngineIOMetrics.opened(handshake.transport)
         logger.debug("session opened", metadata: ["session": "\(EngineIOSession.logLabel(id))", "transport": "\(handshake.transport.rawValue)", "remote": "\(handshake.remoteAddress.map { "\($0)" } ?? "?")"])
         let upgrades: [EngineIOTransportKind] =
@@ -209,19 +226,36 @@ public final class EngineIOServer: Sendable {
     /// without waiting for polling clients to come back for their `1`, and returns once the
     /// close frames and answers have been written.
     public func closeAllSessions() async {
-        let all = sessions.withLockedValue { Array($0.values) }
+        let all = registry.withLockedValue { Array($0.sessions.values) }
         let written = all.map { $0.session.closeNow(reason: .serverShuttingDown) }
         for future in written { try? await future.get() }
     }
 
     func sessionUpgraded(_ id: String) {
-        sessions.withLockedValue { $0[id]?.transport = .websocket }
+        registry.withLockedValue { $0.sessions[id]?.transport = .websocket }
         EngineIOMetrics.upgraded()
         logger.debug("session upgraded", metadata: ["session": "\(EngineIOSession.logLabel(id))"])
     }
 
-    func sessionClosed(_ id: String, reason: EngineIOCloseReason) {
-        guard let entry = sessions.withLockedValue({ $0.removeValue(forKey: id) }) else { return }
+    /// Forgets a closed session.
+    ///
+    /// A polling client closes by POSTing `1`, and may send its next GET at the same time
+    /// (the official suite's "forcefully closes the session" does). The reference, on one
+    /// thread, reads that GET first and answers it `6` when the close arrives; here the two
+    /// may be read on two event loops in either order. So a session its client closed with
+    /// no GET waiting (`owesNoop`) answers one more GET with `6`, for `clientCloseGrace`:
+    /// the outcome is the same whichever request is read first, and a later GET is refused.
+    func sessionClosed(_ id: String, reason: EngineIOCloseReason, owesNoop: Bool = false, on eventLoop: (any EventLoop)? = nil) {
+        guard
+            let entry = registry.withLockedValue({ registry -> Entry? in
+                let entry = registry.sessions.removeValue(forKey: id)
+                if entry != nil, owesNoop { registry.owedNoops.insert(id) }
+                return entry
+            })
+        else { return }
+        if owesNoop, let eventLoop {
+            eventLoop.scheduleTask(in: Self.clientCloseGrace) { _ = self.takeOwedNoop(id) }
+        }
         EngineIOMetrics.closed(reason, transport: entry.transport)
         logger.debug("session closed", metadata: ["session": "\(EngineIOSession.logLabel(id))", "reason": "\(reason.rawValue)"])
     }

@@ -13,9 +13,16 @@ public struct EngineIOHandshake: Sendable {
     public var remoteAddress: SocketAddress?
     /// The transport of the first request.
     public var transport: EngineIOTransportKind
+    /// What the host's middleware established for the request, when a web framework hands
+    /// requests over (`EngineIOHostRequest.hostContext`): its request context, with its
+    /// authenticated user, say. Nil on the server's own listener.
+    public var hostContext: (any Sendable)?
 
     /// Records the request that opened a session.
-    public init(uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?, transport: EngineIOTransportKind) {
+    public init(
+        uri: String, headers: HTTPHeaders, remoteAddress: SocketAddress?, transport: EngineIOTransportKind,
+        hostContext: (any Sendable)? = nil
+    ) {
         self.uri = uri
         // A right-sized copy: the parser's array has room for many more headers, and every
         // session keeps its handshake for as long as it lives.
@@ -25,6 +32,7 @@ public struct EngineIOHandshake: Sendable {
         self.headers = HTTPHeaders(list)
         self.remoteAddress = remoteAddress
         self.transport = transport
+        self.hostContext = hostContext
     }
 
     /// The query parameters, percent-decoded; the first occurrence of a key wins. Parsed

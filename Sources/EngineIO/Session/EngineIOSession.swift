@@ -340,7 +340,7 @@ public final class EngineIOSession: @unchecked Sendable {
         cancelUpgradeTimers()
         closeTimer?.cancel()
         closeTimer = nil
-        server.sessionClosed(id, reason: action.reason)
+        server.sessionClosed(id, reason: action.reason, owesNoop: action.owesNoopToNextPoll, on: eventLoop)
         let waiters = writableWaiters
         writableWaiters = []
         for waiter in waiters { waiter.fail(EngineIOSessionClosedError()) }

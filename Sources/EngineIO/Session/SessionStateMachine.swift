@@ -46,6 +46,10 @@ struct SessionStateMachine {
         var closeWebSocket: Bool
         /// Close a WebSocket that was upgrading the session.
         var closeUpgradeCandidate: Bool
+        /// The client closed a polling session with no GET waiting: the GET it may have
+        /// sent together with its close is owed the `6` it would have got had it been read
+        /// first (`EngineIOServer.sessionClosed`).
+        var owesNoopToNextPoll: Bool = false
     }
 
     enum SendAction: Hashable {
@@ -336,7 +340,8 @@ struct SessionStateMachine {
             reason: reason,
             answerPendingPoll: answer,
             closeWebSocket: open.transport == .websocket,
-            closeUpgradeCandidate: open.upgrade != .none
+            closeUpgradeCandidate: open.upgrade != .none,
+            owesNoopToNextPoll: reason == .transportClose && open.transport == .polling && !open.pollPending
         )
     }
 

@@ -19,4 +19,8 @@ public struct SocketIOHandshake: Sendable {
     public var address: SocketAddress? { engine.remoteAddress }
     /// The request target of the Engine.IO handshake.
     public var url: String { engine.uri }
+    /// What the web framework's middleware established for the handshake request (its
+    /// request context, with the authenticated user, say), when Socket.IO is mounted in one;
+    /// nil on the server's own listener. `SocketIOHummingbird` reads it as the app's context.
+    public var hostContext: (any Sendable)? { engine.hostContext }
 }

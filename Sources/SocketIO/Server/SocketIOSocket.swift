@@ -1,5 +1,5 @@
-import CoreMetrics
 import EngineIO
+import Metrics
 import NIOCore
 
 #if canImport(Glibc)

@@ -1,4 +1,3 @@
-import Atomics
 import HTTPCommon
 import NIOCore
 import NIOHTTP1
@@ -12,21 +11,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     static let name = "engineio.http"
-    private static let nextPollToken = ManagedAtomic<UInt64>(1)
-
-    private enum Kind {
-        case handshake
-        case poll(EngineIOSession)
-        case post(EngineIOSession)
-        case preflight
-        case fallback
-        case failure(HTTPResponse)
-    }
 
     private enum State {
         case idle
         /// Reading a request; the body is kept only for POSTs and fallback requests.
-        case reading(HTTPRequestHead, Kind, ByteBuffer)
+        case reading(HTTPRequestHead, RequestDisposition, ByteBuffer)
         /// A response went out before the request ended (413): drop the rest.
         case discarding
         /// A polling GET is with its session; `token` names it there.
@@ -81,8 +70,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             // the reference ends it (engine.io's abortUpgrade); the session is untouched.
             keepAlive = head.isKeepAlive && !EngineIORequest.isWebSocketUpgrade(head.headers)
             answeringHEAD = head.method == .HEAD
-            let kind = classify(head, context: context)
-            if case .failure(let response) = kind, response.status == .payloadTooLarge {
+            let kind = classify(head)
+            if case .answer(let response) = kind, response.status == .payloadTooLarge {
                 // Answer before the body arrives, so it is never read, let alone buffered.
                 state = .discarding
                 write(response, context: context)
@@ -137,61 +126,31 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Routing
 
-    private func classify(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Kind {
-        guard server.servesHost(of: head) else {
-            corsHeaders = [:]
-            EngineIOMetrics.refusedHost.increment()
-            return .failure(Self.misdirectedResponse())
+    private func classify(_ head: HTTPRequestHead) -> RequestDisposition {
+        let (disposition, cors) = server.disposition(of: head)
+        corsHeaders = cors
+        if case .answer(let response) = disposition, response.status == .payloadTooLarge {
+            keepAlive = false  // the body is not read: the connection cannot be reused
         }
-        guard let request = EngineIORequest(head: head, mountPath: server.configuration.path) else {
-            corsHeaders = [:]
-            return .fallback
-        }
-        corsHeaders = Self.corsHeaders(for: request, policy: server.configuration.cors)
-        if head.method == .OPTIONS { return .preflight }
-        switch server.route(request) {
-        case .failure(let error):
-            return .failure(Self.errorResponse(error))
-        case .success(.handshake) where server.isAtCapacity:
-            EngineIOMetrics.refusedAtCapacity.increment()
-            return .failure(Self.capacityResponse())
-        case .success(.handshake(.polling)):
-            return .handshake
-        case .success(.handshake(.websocket)), .success(.upgrade):
-            // The WebSocket upgrader declined this request (a bad Sec-WebSocket-Version, say).
-            return .failure(Self.errorResponse(.badRequest))
-        case .success(.poll(let sid)):
-            guard let session = server.session(sid) else { return .failure(Self.errorResponse(.unknownSessionID)) }
-            switch head.method {
-            case .GET:
-                return .poll(session)
-            case .POST:
-                if head.headers.first(name: "content-type") == "application/octet-stream" {
-                    // Protocol 4 sends binary as base64 text; the reference ends the session.
-                    session.closeNow(reason: .transportError)
-                    return .failure(Self.errorResponse(.badRequest))
-                }
-                if let length = head.headers.first(name: "content-length").flatMap(Int.init),
-                    length > server.configuration.maxHttpBufferSize
-                {
-                    keepAlive = false
-                    return .failure(HTTPResponse(status: .payloadTooLarge))
-                }
-                return .post(session)
-            default:
-                return .failure(HTTPResponse(status: .internalServerError))
-            }
-        }
+        return disposition
     }
 
-    private func requestEnded(head: HTTPRequestHead, kind: Kind, body: ByteBuffer, context: ChannelHandlerContext) {
+    private func requestEnded(head: HTTPRequestHead, kind: RequestDisposition, body: ByteBuffer, context: ChannelHandlerContext) {
         switch kind {
-        case .failure(let response):
+        case .answer(let response):
             state = .idle
             write(response, context: context)
+        case .closeThenAnswer(let session, let response):
+            state = .responding
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            session.closeNow(reason: .transportError).hop(to: context.eventLoop).whenComplete { _ in
+                let (handler, context) = bound.value
+                handler.state = .idle
+                handler.write(response, context: context)
+            }
         case .preflight:
             state = .idle
-            write(Self.preflightResponse(head, cors: corsHeaders), context: context)
+            write(EngineIOResponses.preflight(head, cors: corsHeaders), context: context)
         case .handshake:
             let handshake = EngineIOHandshake(
                 uri: head.uri,
@@ -215,7 +174,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 handler.state = .idle
                 if packets.last == .invalid {
                     // The session closed with "parse error"; the POST itself is refused.
-                    handler.write(Self.errorResponse(.badRequest), context: context)
+                    handler.write(EngineIOResponses.error(.badRequest), context: context)
                     return
                 }
                 var headers = HTTPHeaders()
@@ -249,7 +208,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func startPoll(on session: EngineIOSession, context: ChannelHandlerContext) {
-        let token = Self.nextPollToken.loadThenWrappingIncrement(ordering: .relaxed)
+        let token = PollResponder.nextToken()
         state = .polling(session, token: token)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
@@ -269,9 +228,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             token: token,
             answer: { packets in
                 EngineIOMetrics.packetsOut.increment(by: Int64(packets.count))
-                var headers = HTTPHeaders()
-                headers.add(name: "content-type", value: "text/plain; charset=UTF-8")
-                return finish(HTTPResponse(status: .ok, headers: headers, body: EngineIOPayload.encode(packets)))
+                return finish(EngineIOResponses.payload(packets))
             },
             reject: { _ = finish(HTTPResponse(status: .badRequest)) }
         )
@@ -286,11 +243,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     @discardableResult
     private func write(_ response: HTTPResponse, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        var headers = response.headers
-        for (name, value) in corsHeaders where !headers.contains(name: name) {
-            headers.add(name: name, value: value)
-        }
-        if !headers.contains(name: "cache-control") { headers.add(name: "cache-control", value: "no-store") }
+        var headers = EngineIOResponses.withCommonHeaders(response, cors: corsHeaders).headers
         headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: response.status, headers: headers)
@@ -306,45 +259,5 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
         return written
-    }
-
-    static func errorResponse(_ error: EngineIORequestError) -> HTTPResponse {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        return HTTPResponse(status: .init(statusCode: error.httpStatus), headers: headers, body: ByteBuffer(string: error.body))
-    }
-
-    static func misdirectedResponse() -> HTTPResponse {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        return HTTPResponse(status: .misdirectedRequest, headers: headers, body: ByteBuffer(string: #"{"message":"Host not allowed"}"#))
-    }
-
-    static func capacityResponse() -> HTTPResponse {
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: "application/json")
-        headers.add(name: "retry-after", value: "5")
-        return HTTPResponse(status: .serviceUnavailable, headers: headers, body: ByteBuffer(string: #"{"message":"Server at capacity"}"#))
-    }
-
-    static func corsHeaders(for request: EngineIORequest, policy: CORSPolicy) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        guard let origin = request.origin, policy.allows(origin: origin, host: request.host) else { return headers }
-        headers.add(name: "access-control-allow-origin", value: policy.allowOriginHeader(for: origin))
-        if policy.allowCredentials { headers.add(name: "access-control-allow-credentials", value: "true") }
-        headers.add(name: "vary", value: "Origin")
-        return headers
-    }
-
-    static func preflightResponse(_ head: HTTPRequestHead, cors: HTTPHeaders) -> HTTPResponse {
-        var headers = HTTPHeaders()
-        if !cors.isEmpty {
-            headers.add(name: "access-control-allow-methods", value: "GET,POST,OPTIONS")
-            if let requested = head.headers.first(name: "access-control-request-headers") {
-                headers.add(name: "access-control-allow-headers", value: requested)
-            }
-            headers.add(name: "access-control-max-age", value: "86400")
-        }
-        return HTTPResponse(status: .noContent, headers: headers)
     }
 }

@@ -1,3 +1,4 @@
+import Atomics
 import NIOCore
 
 /// Answers one waiting polling GET. The HTTP handler that owns the request makes it; the
@@ -9,4 +10,11 @@ struct PollResponder: Sendable {
     /// Answers with these packets; the future completes once the answer is written.
     let answer: @Sendable ([EngineIOOutboundPacket]) -> EventLoopFuture<Void>
     let reject: @Sendable () -> Void
+
+    private static let tokens = ManagedAtomic<UInt64>(1)
+
+    /// A token no other waiting GET of this process has.
+    static func nextToken() -> UInt64 {
+        tokens.loadThenWrappingIncrement(ordering: .relaxed)
+    }
 }

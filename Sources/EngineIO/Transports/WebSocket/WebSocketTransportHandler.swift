@@ -123,6 +123,17 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A host that allows half-closure (Hummingbird does) reports the client's FIN as an
+        // event, not as the channel's end: without a close frame first, the link is lost.
+        if case ChannelEvent.inputClosed = event {
+            sawError = true
+            notifySessionClosed()
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         slowConsumerTimer?.cancel()
         slowConsumerTimer = nil

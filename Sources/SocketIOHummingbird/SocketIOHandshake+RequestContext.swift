@@ -1,0 +1,11 @@
+import Hummingbird
+import SocketIO
+
+extension SocketIOHandshake {
+    /// The Hummingbird request context the handshake request had when it reached the
+    /// Socket.IO route: what the app's middleware established (an authenticated user, say).
+    /// Nil if Socket.IO is not mounted in Hummingbird, or the app's context is another type.
+    public func requestContext<Context: RequestContext>(as type: Context.Type = Context.self) -> Context? {
+        hostContext as? Context
+    }
+}
