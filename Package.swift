@@ -10,10 +10,12 @@ let package = Package(
         .library(name: "Redis", targets: ["Redis"]),
         .library(name: "SocketIORedis", targets: ["SocketIORedis"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .library(name: "SocketIOTesting", targets: ["SocketIOTesting"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "eio-conformance", targets: ["EIOConformance"]),
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
         .executable(name: "socketio-testbed", targets: ["SocketIOTestbed"]),
+        .executable(name: "socketio-hummingbird-sample", targets: ["HummingbirdSample"]),
         .executable(name: "socketio-bench", targets: ["SocketIOBench"]),
         .executable(name: "socketio-fuzz", targets: ["SocketIOFuzz"]),
     ],
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "EngineIO",
                 "HTTPCommon",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -91,6 +94,7 @@ let package = Package(
             name: "SocketIORedis",
             dependencies: [
                 "SocketIO", "Redis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -101,6 +105,7 @@ let package = Package(
             name: "SocketIOHummingbird",
             dependencies: [
                 "SocketIO", "EngineIO", "HTTPCommon",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -113,12 +118,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Unit tests of an app's handlers: an in-process client of a real SocketIOServer.
+        .target(
+            name: "SocketIOTesting",
+            dependencies: [
+                "SocketIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         // Layer 3: the chat domain: handlers, ordering, group commit, the MessageStore protocol.
         .target(
             name: "Chat",
             dependencies: [
                 "SocketIO",
                 "HTTPCommon",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -152,7 +168,13 @@ let package = Package(
         .executableTarget(
             name: "ChatServer",
             dependencies: [
-                "EngineIO", "HTTPCommon", "SocketIO", "SocketIORedis", "Redis", "Chat", "ChatStoreMySQL", "ChatStoreSQLite",
+                "EngineIO", "HTTPCommon", "SocketIO", "SocketIORedis", "SocketIOHummingbird", "Redis", "Chat", "ChatStoreMySQL",
+                "ChatStoreSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,6 +194,15 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // The README's first example: Socket.IO in a Hummingbird app (run by the interop tests).
+        .executableTarget(
+            name: "HummingbirdSample",
+            dependencies: [
+                "SocketIO", "SocketIOHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The reference configuration of the official engine.io-protocol test suite: an echo server.
@@ -259,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "ChatTests",
             dependencies: [
-                "Chat", "ChatStoreMySQL", "ChatStoreSQLite", "SocketIO",
+                "Chat", "ChatStoreMySQL", "ChatStoreSQLite", "SocketIO", "SocketIOTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -269,7 +300,7 @@ let package = Package(
         .testTarget(
             name: "SocketIOTests",
             dependencies: [
-                "SocketIO", "SocketIORedis", "Redis", "RedisTestSupport",
+                "SocketIO", "SocketIORedis", "Redis", "RedisTestSupport", "SocketIOTesting",
                 "EngineIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command. Without a stage, every stage in order: the Swift tests (unit, model,
 # store and in-process harness tests, on SQLite and a throwaway MariaDB), the documentation
-# of the four libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
+# of the six libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
 # (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
 # real clients. One stage on its own:
 #   scripts/test.sh unit       swift test
@@ -64,11 +64,11 @@ fi
 
 if wants docs; then
     echo "==> documentation (DocC)"
-    for target in EngineIO SocketIO Redis SocketIORedis; do
+    for target in EngineIO SocketIO Redis SocketIORedis SocketIOHummingbird SocketIOTesting; do
         swift package --disable-sandbox generate-documentation --target "$target" --warnings-as-errors
     done
     # Every public symbol of the libraries has a doc comment.
-    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis}/*.symbols.json
+    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis,SocketIOHummingbird,SocketIOTesting}/*.symbols.json
 fi
 
 if wants fuzz; then

@@ -21,7 +21,7 @@ public final class ChatService: Sendable {
     public let store: any MessageStore
     /// The group-committing, id-ordering writer (exposed for a graceful shutdown).
     public let writer: ChatWriter
-    private let io: SocketIOServer
+    let io: SocketIOServer
     private let logger: Logger
 
     /// Connects the chat to `io`'s main namespace. `latestID` is the store's highest id.
@@ -97,8 +97,10 @@ public final class ChatService: Sendable {
         let presence = ChatPresence(namespace: io.sockets, configuration: configuration)
         io.sockets.onConnection { [self] socket in
             let username = (try? ChatService.username(from: socket.handshake.auth, configuration: configuration)) ?? nil
-            socket.on("chat message") { [self] event in
-                self.handleMessage(event, username: username)
+            // Typed: the arguments decode as they come (a missing one as nil, refused below
+            // with the chat's own reason), the ack takes a `Receipt`.
+            socket.on("chat message") { [self] (text: String?, offset: String?, ack: Ack<Receipt>) in
+                self.handleMessage(text: text, offset: offset, ack: ack, socket: socket, username: username)
             }
             presence.install(on: socket, username: username)
             var recovered = socket.recovered
@@ -185,12 +187,14 @@ public final class ChatService: Sendable {
     }
 
     func validate(_ arguments: [JSONValue], username: String?) -> Result<NewMessage, ValidationError> {
-        guard case .string(let text)? = arguments.first, !text.isEmpty, text.utf16.count <= configuration.maxMessageLength else {
+        validate(text: arguments.first?.stringValue, offset: arguments.dropFirst().first?.stringValue, username: username)
+    }
+
+    func validate(text: String?, offset: String?, username: String?) -> Result<NewMessage, ValidationError> {
+        guard let text, !text.isEmpty, text.utf16.count <= configuration.maxMessageLength else {
             return .failure(.text)
         }
-        guard arguments.count > 1, case .string(let offset) = arguments[1], !offset.isEmpty,
-            offset.unicodeScalars.count <= configuration.maxClientOffsetLength
-        else {
+        guard let offset, !offset.isEmpty, offset.unicodeScalars.count <= configuration.maxClientOffsetLength else {
             return .failure(.clientOffset)
         }
         return .success(NewMessage(clientOffset: offset, content: text, username: username))
@@ -198,27 +202,48 @@ public final class ChatService: Sendable {
 
     // MARK: Handlers
 
-    private func handleMessage(_ event: SocketIOEvent, username: String?) {
+    /// The answer to a `chat message`: `{id}` of the stored message, or `{error}`.
+    enum Receipt: Encodable, Sendable {
+        case stored(id: Int64)
+        case refused(ValidationError)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: AnyKey.self)
+            switch self {
+            case .stored(let id): try container.encode(id, forKey: AnyKey("id"))
+            case .refused(let error): try container.encode(error.rawValue, forKey: AnyKey("error"))
+            }
+        }
+
+        private struct AnyKey: CodingKey {
+            let stringValue: String
+            var intValue: Int? { nil }
+            init(_ string: String) { stringValue = string }
+            init?(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    private func handleMessage(text: String?, offset: String?, ack: Ack<Receipt>, socket: SocketIOSocket, username: String?) {
         let message: NewMessage
-        switch validate(event.arguments, username: username) {
+        switch validate(text: text, offset: offset, username: username) {
         case .success(let valid):
             message = valid
         case .failure(let error):
-            event.ack?(["error": .string(error.rawValue)])
+            ack(.refused(error))
             return
         }
-        let ack = event.ack
         let logger = self.logger
-        let socketID = event.socket.id
+        let socketID = socket.id
         // Queued here, synchronously, so a client's messages keep the order it sent them in.
         writer.insert(message) { result in
             switch result {
             case .success(.inserted(let stored)):
                 // Already broadcast; the id lets the sender match its message to the broadcast.
-                ack?(["id": .number(Double(stored.id))])
+                ack(.stored(id: stored.id))
             case .success(.duplicate(let id)):
                 // A retry of a stored message: stored, broadcast before.
-                ack?(["id": .number(Double(id))])
+                ack(.stored(id: id))
             case .failure(let error):
                 // No ack: the client's retries will send it again.
                 logger.warning("insert failed, not acknowledged", metadata: ["socket": "\(socketID)", "error": "\(error)"])

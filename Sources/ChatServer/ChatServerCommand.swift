@@ -4,6 +4,9 @@ import ChatStoreMySQL
 import ChatStoreSQLite
 import EngineIO
 import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
@@ -13,6 +16,7 @@ import Prometheus
 import Redis
 import ServiceLifecycle
 import SocketIO
+import SocketIOHummingbird
 import SocketIORedis
 
 @main
@@ -28,7 +32,7 @@ struct ChatServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "chat-server")
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
-        let tls = try makeTLSContext()  // before the store, so a bad certificate fails fast
+        let tls = try makeTLSConfiguration()  // before the store, so a bad certificate fails fast
         let store = try await openStore(logger: logger)
         let latestID = try await store.latestID()
 
@@ -43,34 +47,55 @@ struct ChatServerCommand: AsyncParsableCommand {
         if let cluster { configuration.adapter = cluster.makeAdapter }
 
         let token = options.chatToken.isEmpty ? nil : options.chatToken
-        let responder = ChatHTTPResponder(
-            webDirectory: options.webDir, clientBundlePath: options.clientBundle.isEmpty ? nil : options.clientBundle, store: store,
-            accessToken: token, metrics: metrics
-        )
-        let io = SocketIOServer(configuration: configuration, fallback: responder)
+        let io = SocketIOServer(configuration: configuration)
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxMessageLength = options.maxMessageLength
         chatConfiguration.accessToken = token
         chatConfiguration.clustered = cluster != nil
         if let cluster {
-            cluster.start()
             logger.info("joining the cluster", metadata: ["redis": "\(options.redisURL)", "node": "\(cluster.nodeID)"])
         }
         let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
-        let server = ChatServerService(
-            io: io, chat: chat, host: options.host, port: options.port, tls: tls, logger: logger
+        let routes = ChatRoutes(
+            io: io, store: store, accessToken: token, metrics: metrics, webDirectory: options.webDir,
+            clientBundle: options.clientBundle.isEmpty ? nil : options.clientBundle, allowedHosts: options.engineIO.allowedHosts
         )
-        var group = ServiceGroupConfiguration(
-            services: [MessageStoreService(store: store), server],
-            gracefulShutdownSignals: [.sigterm, .sigint],
+        let router = routes.router()
+        var http = HTTP1Channel.Configuration()
+        // Idle keep-alive connections close after the request timeout, as on the engine's own listener.
+        http.idleTimeout = .milliseconds(options.requestTimeoutMs)
+        var server = HTTPServerBuilder.http1SocketIO(io, router: router, configuration: http)
+        if let tls { server = try .tls(server, tlsConfiguration: tls) }
+        let address = "\(options.host):\(options.port)"
+        let app = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "chat-server", backlog: 1024),
+            onServerRunning: { channel in
+                let bound = channel.localAddress.map { "\($0)" } ?? address
+                logger.info("chat-server listening", metadata: ["address": "\(bound)", "tls": "\(tls != nil)"])
+                print("chat-server listening on \(bound)\(tls != nil ? " (TLS)" : "")")
+            },
             logger: logger
         )
+
+        // Shut down in reverse order: the chat drains (stops new sessions, commits, broadcasts
+        // and acknowledges what it holds), Socket.IO closes every session with "server shutting
+        // down" so clients reconnect, the HTTP server stops, the node leaves the cluster, and
+        // only then the database closes.
+        var services: [any Service] = [MessageStoreService(store: store)]
+        if let cluster { services.append(cluster) }
+        services += [app, io, chat]
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past this, the drain is cancelled; past the second, the process ends regardless.
         group.maximumGracefulShutdownDuration = .seconds(15)
         group.maximumCancellationDuration = .seconds(5)
-        try await ServiceGroup(configuration: group).run()
-        try? await cluster?.shutdown().get()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch {
+            throw ListenError(error, host: options.host, port: options.port) ?? error
+        }
         logger.info("stopped")
     }
 
@@ -89,14 +114,16 @@ struct ChatServerCommand: AsyncParsableCommand {
         return RedisCluster(configuration: settings, group: MultiThreadedEventLoopGroup.singleton)
     }
 
-    /// The TLS context for `--tls-cert`/`--tls-key`, or nil to serve plain HTTP.
-    private func makeTLSContext() throws -> NIOSSLContext? {
+    /// The TLS configuration for `--tls-cert`/`--tls-key`, or nil to serve plain HTTP. The
+    /// files are read (and a bad one refused) before anything starts.
+    private func makeTLSConfiguration() throws -> TLSConfiguration? {
         guard !options.tlsCert.isEmpty else { return nil }
         let chain = try NIOSSLCertificate.fromPEMFile(options.tlsCert).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: options.tlsKey, format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
-        return try NIOSSLContext(configuration: tls)
+        _ = try NIOSSLContext(configuration: tls)
+        return tls
     }
 
     /// Opens the store named by DATABASE_URL (SQLite under DATA_DIR when unset) and applies

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import SocketIO
 
+/// Hummingbird servers that carry Socket.IO's WebSockets on the engine's own handlers.
 extension HTTPServerBuilder {
     /// Hummingbird's HTTP/1.1 server with Socket.IO's WebSockets: build the `Application`
     /// with it and mount the routes with `router.addSocketIO(io)`.

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import SocketIO
 
+/// Socket.IO's routes in a Hummingbird router, behind the middleware added before them.
 extension RouterMethods {
     /// Mounts Socket.IO at its configured path (`/socket.io/` by default), beside the app's
     /// own routes and behind the middleware added before it: what that middleware puts in

@@ -1,3 +1,4 @@
+import Atomics
 import EngineIO
 import HTTPCommon
 import HTTPTypes
@@ -58,8 +59,12 @@ where Context.Source == ApplicationRequestContextSource {
         let appResponder = self.appResponder
         let mount = engine.configuration.path
         let connection = HostConnection(watcher: watcher, remoteAddress: remoteAddress, upgrade: nil)
+        // The first request went through the upgrader already (a refused upgrade: the engine
+        // answers it); only a later one is sent to a new connection.
+        let requests = ManagedAtomic(0)
         return { request, writer, channel in
-            if request.headers[.upgrade]?.lowercased() == "websocket", Self.isEngineIOPath(request.uri.path, mount: mount) {
+            let first = requests.loadThenWrappingIncrement(ordering: .relaxed) == 0
+            if !first, request.headers[.upgrade]?.lowercased() == "websocket", Self.isEngineIOPath(request.uri.path, mount: mount) {
                 let response = HTTPTypes.HTTPResponse(
                     status: .temporaryRedirect, headerFields: [.location: request.uri.description, .connection: "close"]
                 )
@@ -91,6 +96,8 @@ where Context.Source == ApplicationRequestContextSource {
         channel.eventLoop.makeCompletedFuture {
             let watcher = EngineIOHostConnection(eventLoop: channel.eventLoop)
             let negotiation = UpgradeNegotiation()
+            let headTimeout = RequestHeadTimeout(timeout: engine.configuration.requestHeadTimeout)
+            let boundHeadTimeout = NIOLoopBound(headTimeout, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: engine.webSocketMaxFrameSize,
                 // The engine's transport answers protocol errors itself, closing gracefully.
@@ -101,6 +108,8 @@ where Context.Source == ApplicationRequestContextSource {
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard case .accept(let request)? = negotiation.decided else { throw UpgradeNotDecided() }
+                        // The connection is the WebSocket's to time from here.
+                        channel.pipeline.syncOperations.removeHandler(boundHeadTimeout.value, promise: nil)
                         try self.engine.adoptWebSocket(channel, for: request)
                         return .engineIO
                     }
@@ -125,12 +134,16 @@ where Context.Source == ApplicationRequestContextSource {
                 upgradeConfiguration: .init(upgraders: [upgrader], notUpgradingCompletionHandler: notUpgraded)
             )
             upgradeConfiguration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
-            upgradeConfiguration.enableErrorHandling = false  // Hummingbird answers errors
+            // A request NIO cannot parse (headers over the limits, say) gets its 400 and the
+            // connection ends, as on the engine's own listener; Hummingbird answers the rest.
+            upgradeConfiguration.enableErrorHandling = true
             upgradeConfiguration.enableResponseHeaderValidation = false  // HTTPTypes validates
             upgradeConfiguration.decoderConfiguration.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
             upgradeConfiguration.decoderConfiguration.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
             upgradeConfiguration.decoderConfiguration.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
             let negotiated = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: upgradeConfiguration)
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(headTimeout, position: .after(decoder))
             return Value(negotiated: negotiated, channel: channel)
         }
     }

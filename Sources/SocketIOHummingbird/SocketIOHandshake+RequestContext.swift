@@ -1,6 +1,7 @@
 import Hummingbird
 import SocketIO
 
+/// What the app's middleware established, as a socket's handshake carries it.
 extension SocketIOHandshake {
     /// The Hummingbird request context the handshake request had when it reached the
     /// Socket.IO route: what the app's middleware established (an authenticated user, say).

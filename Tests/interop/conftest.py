@@ -21,6 +21,7 @@ def free_port() -> int:
 class Server:
     def __init__(self, executable: str, env: dict[str, str], recovery: bool = False, port: int | None = None):
         self.recovery = recovery
+        self.framework = env.get("FRAMEWORK", "nio")  # the host it runs on (--framework)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = dict(os.environ, PORT=str(self.port), HOST="127.0.0.1", **env)
@@ -179,13 +180,19 @@ def browser():
         driver.quit()
 
 
-@pytest.fixture(scope="session")
-def strict_testbed(static_dir):
+@pytest.fixture(scope="session", params=FRAMEWORKS)
+def strict_testbed(request, static_dir):
     """socketio-testbed with tight limits: 0.5 s to send a request head, 64 KiB of backlog
-    for 0.5 s before a slow client is dropped."""
+    for 0.5 s before a slow client is dropped, on each host."""
     server = Server(
         "socketio-testbed",
-        {"STATIC_DIR": str(static_dir), "REQUEST_TIMEOUT_MS": "500", "MAX_OUTBOUND_BYTES": "65536", "SLOW_CONSUMER_TIMEOUT_MS": "500"},
+        {
+            "STATIC_DIR": str(static_dir),
+            "REQUEST_TIMEOUT_MS": "500",
+            "MAX_OUTBOUND_BYTES": "65536",
+            "SLOW_CONSUMER_TIMEOUT_MS": "500",
+            "FRAMEWORK": request.param,
+        },
         recovery=True,
     )
     yield server

@@ -109,45 +109,59 @@ class OneConnection:
             self.buffer += chunk
 
 
-def test_every_request_and_the_upgrade_on_one_connection(chat):
-    conn = OneConnection(chat.server.port)
+def upgrade_request(conn, sid, version="13"):
+    key = base64.b64encode(os.urandom(16)).decode()
+    return conn.request(
+        "GET",
+        f"EIO=4&transport=websocket&sid={sid}",
+        headers=[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", version)],
+    )
+
+
+def test_every_request_and_the_upgrade_on_one_connection(testbed):
+    """The engine's own listener upgrades on any request of a kept-alive connection, as the
+    reference does. Mounted in Hummingbird, whose upgrader reads first requests only, such an
+    upgrade is sent to a new connection (307, `Connection: close`), where it is taken: the
+    client (aiohttp follows the redirect) ends up upgraded all the same."""
+    conn = OneConnection(testbed.port)
     status, _, body = conn.request("GET", "EIO=4&transport=polling")
     assert status == 200
     sid = json.loads(body[1:])["sid"]
     query = f"EIO=4&transport=polling&sid={sid}"
-    assert conn.request("POST", query, b'40{"serverOffset":0}')[:1] == (200,)
+    assert conn.request("POST", query, b"40")[:1] == (200,)
     status, _, body = conn.request("GET", query)
     assert status == 200 and body.startswith("40{")
-    key = base64.b64encode(os.urandom(16)).decode()
-    status, headers, _ = conn.request(
-        "GET",
-        f"EIO=4&transport=websocket&sid={sid}",
-        headers=[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key), ("Sec-WebSocket-Version", "13")],
-    )
+    status, headers, _ = upgrade_request(conn, sid)
+    if testbed.framework == "hummingbird":
+        assert status == 307 and headers["connection"] == "close" and headers["location"] == f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        conn = OneConnection(testbed.port)
+        status, headers, _ = upgrade_request(conn, sid)
     assert status == 101 and headers["upgrade"].lower() == "websocket"
     conn.send_frame("2probe")
     assert conn.recv_frame() == "3probe"
     conn.send_frame("5")
-    conn.send_frame('421["chat message","one connection","one-conn-' + os.urandom(6).hex() + '"]')
+    conn.send_frame('421["echo","one connection"]')
     frames = []
-    while not (any(f.startswith('42["chat message","one connection"') for f in frames) and any(f.startswith("431[{\"id\":") for f in frames)):
-        frames.append(conn.recv_frame())  # the history replay comes first
-        assert len(frames) < 1000, frames[-5:]
+    while "431[\"one connection\"]" not in frames:
+        frames.append(conn.recv_frame())
+        assert len(frames) < 100, frames[-5:]
     conn.sock.close()
 
 
-def test_a_refused_upgrade_leaves_the_session_on_polling(chat):
-    conn = OneConnection(chat.server.port)
-    sid = json.loads(conn.request("GET", "EIO=4&transport=polling")[2][1:])["sid"]
-    # A bad Sec-WebSocket-Version on the connection that carried the handshake.
-    status, headers, _ = conn.request(
-        "GET",
-        f"EIO=4&transport=websocket&sid={sid}",
-        headers=[("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", "x"), ("Sec-WebSocket-Version", "7")],
-    )
-    assert status == 400 and headers.get("connection") == "close"
+def test_a_refused_upgrade_leaves_the_session_on_polling(testbed):
+    sid = json.loads(OneConnection(testbed.port).request("GET", "EIO=4&transport=polling")[2][1:])["sid"]
+    # A bad Sec-WebSocket-Version (on a connection of its own: see above for kept-alive ones).
+    # The engine's listener answers 400; mounted in Hummingbird, NIO's upgrader refuses it
+    # before anything of ours sees it, by closing the connection (so does Hummingbird's own
+    # WebSocket server). Either way the client hears the upgrade refused.
+    if testbed.framework == "hummingbird":
+        with pytest.raises(AssertionError, match="closed the connection"):
+            upgrade_request(OneConnection(testbed.port), sid, version="7")
+    else:
+        status, headers, _ = upgrade_request(OneConnection(testbed.port), sid, version="7")
+        assert status == 400 and headers.get("connection") == "close"
     # The session is intact: the client goes on polling, on another connection.
-    other = OneConnection(chat.server.port)
+    other = OneConnection(testbed.port)
     query = f"EIO=4&transport=polling&sid={sid}"
     assert other.request("POST", query, b"40")[0] == 200
     status, _, body = other.request("GET", query)

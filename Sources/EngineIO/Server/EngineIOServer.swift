@@ -1,3 +1,4 @@
+import Atomics
 import HTTPCommon
 import Logging
 import NIOConcurrencyHelpers
@@ -143,9 +144,19 @@ public final class EngineIOServer: Sendable {
         }
     }
 
-    /// Whether a new session would go over `maxSessions`.
+    /// Whether a new session would go over `maxSessions`, or the server is shutting down
+    /// (`stopAccepting()`): either way a handshake gets 503, which the clients retry.
     var isAtCapacity: Bool {
-        configuration.maxSessions > 0 && sessionCount >= configuration.maxSessions
+        shuttingDown.load(ordering: .relaxed) || (configuration.maxSessions > 0 && sessionCount >= configuration.maxSessions)
+    }
+
+    private let shuttingDown = ManagedAtomic(false)
+
+    /// Refuses new sessions from now on (503 with `Retry-After`, which the official clients
+    /// retry, against another node behind a balancer): the first step of a graceful shutdown,
+    /// before the open sessions are drained and closed. Upgrades of open sessions go on.
+    public func stopAccepting() {
+        shuttingDown.store(true, ordering: .relaxed)
     }
 
     func session(_ sid: String) -> EngineIOSession? {

@@ -1,0 +1,86 @@
+"""The README's first example (Sources/HummingbirdSample, Socket.IO in a Hummingbird app
+behind the app's authentication) is the code the README shows, and it runs: the app's own
+route and Socket.IO on one port, the app's middleware deciding both, the user it
+established reaching the socket's handshake, with the real python-socketio clients
+(threaded and asyncio, polling and WebSocket); SIGTERM stops it cleanly."""
+
+import asyncio
+import re
+import signal
+
+import pytest
+import requests
+import socketio
+from conftest import ROOT, Server
+from waiting import wait_until
+
+SAMPLE = ROOT / "Sources" / "HummingbirdSample" / "main.swift"
+
+
+def test_the_readme_and_the_article_show_the_sample_as_it_is():
+    code = SAMPLE.read_text()
+    sample = code[code.index("// README begin\n") + len("// README begin\n") : code.index("// README end")]
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```swift\n(.*?)```\n", readme, re.S)
+    assert blocks and blocks[0] == sample, "the README's first Swift example is not Sources/HummingbirdSample/main.swift"
+    article = (ROOT / "Sources" / "SocketIOHummingbird" / "SocketIOHummingbird.docc" / "MountingInHummingbird.md").read_text()
+    assert re.findall(r"```swift\n(.*?)```\n", article, re.S) == [sample], "the article's app is not the sample"
+
+
+@pytest.fixture
+def sample():
+    server = Server("socketio-hummingbird-sample", {})
+    yield server
+    server.assert_alive()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0  # the services stop in order, cleanly
+    server.log.close()
+
+
+def test_the_app_and_socket_io_share_a_port_and_the_apps_authentication(sample):
+    assert requests.get(sample.url + "/hello", timeout=5).status_code == 401
+    hello = requests.get(sample.url + "/hello", headers={"Authorization": "Bearer ada"}, timeout=5)
+    assert hello.status_code == 200 and hello.text == "Hello, ada, from the app's own route\n"
+    # The middleware refuses Socket.IO without a user too: no session is opened.
+    refused = requests.get(sample.url + "/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=5)
+    assert refused.status_code == 401
+    for transports in (["websocket"], ["polling"]):
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            socketio.Client(reconnection=False).connect(sample.url, transports=transports, wait_timeout=5)
+
+    clients, inboxes = [], []
+    try:
+        for name, transports in (("ada", ["polling", "websocket"]), ("bob", ["websocket"])):
+            client = socketio.Client(reconnection=False)
+            inbox = []
+            client.on("welcome", lambda user, inbox=inbox: inbox.append(("welcome", user)))
+            client.on("chat message", lambda *args, inbox=inbox: inbox.append(tuple(args)))
+            client.connect(sample.url, headers={"Authorization": f"Bearer {name}"}, transports=transports, wait_timeout=5)
+            clients.append(client)
+            inboxes.append(inbox)
+        clients[0].emit("chat message", "hi from ada")
+        for inbox in inboxes:
+            wait_until(lambda inbox=inbox: ("ada", "hi from ada") in inbox, 5, "ada's message, with the user the middleware found")
+        assert [inboxes[0][0], inboxes[1][0]] == [("welcome", "ada"), ("welcome", "bob")]
+        assert clients[0].transport() in ("polling", "websocket")
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+def test_the_asyncio_client_upgrades_through_the_apps_middleware(sample):
+    async def round_trip():
+        client = socketio.AsyncClient(reconnection=False)
+        welcomed = asyncio.get_running_loop().create_future()
+        client.on("welcome", lambda user: welcomed.set_result(user))
+        await client.connect(sample.url, headers={"Authorization": "Bearer carol"}, wait_timeout=5)
+        try:
+            assert await asyncio.wait_for(welcomed, 5) == "carol"
+            deadline = asyncio.get_running_loop().time() + 5
+            while client.transport() != "websocket" and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)  # a condition checked again, not a guess
+            return client.transport()
+        finally:
+            await client.disconnect()
+
+    assert asyncio.run(round_trip()) == "websocket"
