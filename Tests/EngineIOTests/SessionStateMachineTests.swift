@@ -68,6 +68,10 @@ import Testing
         // Only a client's close over polling: a server close or a WebSocket owes nothing.
         var websocket = Machine(transport: .websocket)
         #expect(websocket.receive(.close, from: .active) == .close(.init(reason: .transportClose, answerPendingPoll: nil, closeWebSocket: true, closeUpgradeCandidate: false)))
+        // A GET that reaches the closed session (read before the close, handed over after)
+        // is the one owed: answered `6`, once.
+        #expect(machine.pollReceived() == .answerOwedNoop)
+        #expect(machine.pollReceived() == .reject)
         var timedOut = Machine(transport: .polling)
         _ = timedOut.pingIntervalElapsed()
         #expect(timedOut.pingTimeoutElapsed()?.owesNoopToNextPoll == false)

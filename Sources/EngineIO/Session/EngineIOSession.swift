@@ -209,6 +209,9 @@ public final class EngineIOSession: @unchecked Sendable {
         case .rejectAndClose(let action):
             responder.reject()
             perform(action)
+        case .answerOwedNoop:
+            _ = server.takeOwedNoop(id)  // this GET was the one owed: a later one finds none
+            _ = responder.answer([.noop])
         }
         resumeWritableWaiters()
     }

@@ -71,6 +71,10 @@ struct SessionStateMachine {
         case reject
         /// A second GET while one is waiting: answer it with a bare 400 and close the session.
         case rejectAndClose(CloseAction)
+        /// The client closed the session with this GET on its way (read before the close, but
+        /// handed to the session after it): answer it `6`, as if it had been waiting, and take
+        /// the server's owed noop, which this GET was.
+        case answerOwedNoop
     }
 
     enum ReceiveAction: Hashable {
@@ -103,6 +107,10 @@ struct SessionStateMachine {
 
     /// Packets a polling session may queue before its client counts as too slow.
     let maxQueuedPackets: Int
+
+    /// Set when the client closed a polling session with no GET waiting: the GET it sent
+    /// with its close is owed a `6` (`CloseAction.owesNoopToNextPoll`).
+    private(set) var owesNoop = false
 
     init(transport: EngineIOTransportKind, maxQueuedPackets: Int = 10_000) {
         self.state = .open(Open(transport: transport))
@@ -158,7 +166,9 @@ struct SessionStateMachine {
             action.answerPendingPoll = nil
             return .answerAndClose(packets, action)
         case .closed:
-            return .reject
+            guard owesNoop else { return .reject }
+            owesNoop = false
+            return .answerOwedNoop
         }
     }
 
@@ -336,12 +346,13 @@ struct SessionStateMachine {
         }
         state = .closed
         writeBuffer = []
+        owesNoop = reason == .transportClose && open.transport == .polling && !open.pollPending
         return CloseAction(
             reason: reason,
             answerPendingPoll: answer,
             closeWebSocket: open.transport == .websocket,
             closeUpgradeCandidate: open.upgrade != .none,
-            owesNoopToNextPoll: reason == .transportClose && open.transport == .polling && !open.pollPending
+            owesNoopToNextPoll: owesNoop
         )
     }
 
