@@ -80,6 +80,7 @@ if wants interop; then
     # The test code itself: an undefined name fails here, not halfway through a run.
     "$ROOT/.venv-test/bin/python" -m pyflakes Tests/interop Tests/bench
     echo "==> interop tests"
+    # Short tracebacks: a failure's report shows the clients' and servers' logs, not library sources.
     CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" \
-        "$ROOT/.venv-test/bin/python" -m pytest -q -p no:cacheprovider Tests/interop "$@"
+        "$ROOT/.venv-test/bin/python" -m pytest -q --tb=short -p no:cacheprovider Tests/interop "$@"
 fi

@@ -1,6 +1,7 @@
 """Fixtures that start the project's own executables on free loopback ports."""
 
 import os
+import random
 import socket
 import subprocess
 from pathlib import Path
@@ -12,10 +13,35 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("SWIFT_BIN_DIR", ROOT / ".build" / "debug"))
 
 
-def free_port() -> int:
+def _ephemeral_range() -> tuple[int, int]:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of `count` consecutive ports that are free now, taken below the kernel's
+    ephemeral range: a port from that range (what binding port 0 gives) can be handed to
+    an outgoing connection (a node's to Redis or MariaDB) before the server that is to
+    listen on it starts, and the server then finds it taken."""
+    low, _ = _ephemeral_range()
+    floor = 10_000 if low > 10_000 + 1_000 else 1_024
+    while True:
+        base = random.randrange(floor, low - count)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+
+
+def free_port() -> int:
+    return free_ports(1)
 
 
 class Server:

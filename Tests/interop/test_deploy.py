@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from chat_support import ChatClient, connected_sockets
-from conftest import free_port
+from conftest import free_port, free_ports
 from waiting import wait_until
 
 pytestmark = pytest.mark.deploy
@@ -61,7 +61,8 @@ class Readme:
     """A README command, started as a person starts it in a terminal: in a process group of
     its own, its output kept in .test-artifacts/."""
 
-    def __init__(self, name, command, env):
+    def __init__(self, name, command, env, logs=()):
+        self.logs = logs  # what else to show if it fails: the logs of what it started
         self.log_path = ROOT / ".test-artifacts" / f"{name}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         self.log = open(self.log_path, "w")
@@ -72,11 +73,18 @@ class Readme:
     def output(self):
         return self.log_path.read_text()
 
+    def failure_report(self):
+        report = f"the command ended with {self.process.returncode}:\n{self.output()[-3000:]}"
+        for pattern in self.logs:
+            for path in sorted(ROOT.glob(pattern)):
+                report += f"\n--- {path.relative_to(ROOT)}:\n{path.read_text(errors='replace')[-1500:]}"
+        return report
+
     def wait_for(self, condition, what, timeout):
         """Waits for `condition`, failing at once (with the output) if the command ends first."""
 
         def ready():
-            assert self.process.poll() is None, f"the command ended with {self.process.returncode}:\n{self.output()[-3000:]}"
+            assert self.process.poll() is None, self.failure_report()
             try:
                 return condition()
             except (OSError, requests.RequestException):
@@ -150,8 +158,8 @@ def test_scripts_run_sh_serves_the_chat_and_stops_on_ctrl_c():
 
 
 def test_scripts_cluster_sh_runs_three_nodes_behind_haproxy_and_stops_on_ctrl_c():
-    port = free_port()
-    cluster = Readme("readme-cluster", ["scripts/cluster.sh"], {"PORT": str(port)})
+    port = free_ports(4)  # HAProxy on PORT, the nodes on the three after it
+    cluster = Readme("readme-cluster", ["scripts/cluster.sh"], {"PORT": str(port)}, logs=(".cluster/*.log",))
     try:
         url = f"http://localhost:{port}"  # a host name: clients keep HAProxy's cookie
         for node in (1, 2, 3):

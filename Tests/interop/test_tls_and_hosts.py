@@ -47,7 +47,10 @@ def test_with_a_certificate_the_chat_speaks_https_and_wss_only(certificate, monk
         # The clients' packet logs are shown if the test fails.
         client = socketio.Client(reconnection=False, http_session=session, logger=True, engineio_logger=True)
         client.on("chat message", lambda *args: received.append(args))
-        client.connect(url, auth={"username": "ada"}, transports=["polling", "websocket"], wait_timeout=5)
+        # The namespace's answer waits for the upgrade (the client sends its CONNECT over the
+        # WebSocket once upgraded): on a machine loaded by the run's other work, the TLS
+        # handshakes of two connections can take seconds, as the ack below can.
+        client.connect(url, auth={"username": "ada"}, transports=["polling", "websocket"], wait_timeout=15)
         try:
             try:
                 # Generous: the ack waits for an fsync, which a machine busy writing back a

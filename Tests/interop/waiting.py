@@ -15,8 +15,10 @@ T = TypeVar("T")
 POLL_INTERVAL = 0.01
 
 
-def wait_until(condition: Callable[[], T], timeout: float = 15, message: str = "the condition") -> T:
-    """Returns the condition's first truthy value; fails when `timeout` seconds pass first."""
+def wait_until(condition: Callable[[], T], timeout: float = 15, message: str = "the condition", interval: float = POLL_INTERVAL) -> T:
+    """Returns the condition's first truthy value; fails when `timeout` seconds pass first.
+    A condition that acts as well as looks (presses a key again) may ask for a longer
+    `interval` between its calls."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -24,7 +26,7 @@ def wait_until(condition: Callable[[], T], timeout: float = 15, message: str = "
             return value
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(POLL_INTERVAL)
+        time.sleep(interval)
 
 
 def stays(condition: Callable[[], bool], seconds: float, message: str = "the condition") -> None:
