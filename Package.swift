@@ -10,12 +10,14 @@ let package = Package(
         .library(name: "Redis", targets: ["Redis"]),
         .library(name: "SocketIORedis", targets: ["SocketIORedis"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .library(name: "SocketIOVapor", targets: ["SocketIOVapor"]),
         .library(name: "SocketIOTesting", targets: ["SocketIOTesting"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "eio-conformance", targets: ["EIOConformance"]),
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
         .executable(name: "socketio-testbed", targets: ["SocketIOTestbed"]),
         .executable(name: "socketio-hummingbird-sample", targets: ["HummingbirdSample"]),
+        .executable(name: "socketio-vapor-sample", targets: ["VaporSample"]),
         .executable(name: "socketio-bench", targets: ["SocketIOBench"]),
         .executable(name: "socketio-fuzz", targets: ["SocketIOFuzz"]),
     ],
@@ -37,6 +39,11 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Socket.IO mounted in a Vapor app. Only SocketIOVapor, its sample and the test hosts
+        // use it: chat-server's build (scripts/run.sh) never compiles it.
+        .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
+        // gzip for chat-server's own answers (zlib, through Debian's zlib1g-dev).
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // HTTP responses and query strings, shared by the layers that answer HTTP.
@@ -118,6 +125,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A host: Socket.IO mounted in a Vapor 4 application, as routes behind its middleware;
+        // Vapor's upgrader hands WebSockets to the engine's own handlers.
+        .target(
+            name: "SocketIOVapor",
+            dependencies: [
+                "SocketIO", "EngineIO",
+                .product(name: "Vapor", package: "vapor"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
         // Unit tests of an app's handlers: an in-process client of a real SocketIOServer.
         .target(
             name: "SocketIOTesting",
@@ -184,14 +203,16 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // The hosts the test servers run on (--framework): the official suites pass on each.
         .target(
             name: "FrameworkHost",
             dependencies: [
-                "EngineIO", "SocketIOHummingbird",
+                "EngineIO", "SocketIOHummingbird", "SocketIOVapor",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Vapor", package: "vapor"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -203,6 +224,14 @@ let package = Package(
                 "SocketIO", "SocketIOHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The DocC article "Mounting in Vapor": Socket.IO in a Vapor app (run by the interop tests).
+        .executableTarget(
+            name: "VaporSample",
+            dependencies: [
+                "SocketIO", "SocketIOVapor",
+                .product(name: "Vapor", package: "vapor"),
             ]
         ),
         // The reference configuration of the official engine.io-protocol test suite: an echo server.

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt libmariadb-dev libsqlite3-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver
+ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver
 ensure_client_bundle
 ulimit -n 20000
 
@@ -94,6 +94,23 @@ stop_server
 start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
 bench python-socketio fanout --receivers 200 --rate 100 --duration "$DURATION"
 stop_server
+
+# Hosts: the chat as a Hummingbird app (the default) against its Socket.IO alone on the
+# engine's own listener (FRAMEWORK=nio), same binary; twice each, in turns, so that drift
+# of the machine falls on both.
+for round in 1 2; do
+    for host in nio hummingbird; do
+        start_server "host-$host" env FRAMEWORK=$host PING_INTERVAL=5000 PING_TIMEOUT=5000 DATA_DIR="$WORK/host-$host-idle-$round" "$BIN/chat-server"
+        bench "host:$host" idle --connections "$IDLE_LARGE" --hold "$HOLD" --connect-concurrency 500
+        stop_server
+        start_server "host-$host" env FRAMEWORK=$host DATA_DIR="$WORK/host-$host-$round" "$BIN/chat-server"
+        for transport in websocket polling; do
+            bench "host:$host" fanout --receivers 200 --rate 100 --duration "$DURATION" --transport $transport
+            bench "host:$host" fanout --receivers "$FANOUT_BIG" --rate 100 --duration "$DURATION" --transport $transport
+        done
+        stop_server
+    done
+done
 
 # A reconnection storm: every client cut at once, then all back at once.
 start_server swift env DATA_DIR="$WORK/storm" "$BIN/chat-server"

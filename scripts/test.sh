@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command. Without a stage, every stage in order: the Swift tests (unit, model,
 # store and in-process harness tests, on SQLite and a throwaway MariaDB), the documentation
-# of the six libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
+# of the seven libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
 # (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
 # real clients. One stage on its own:
 #   scripts/test.sh unit       swift test
@@ -23,8 +23,15 @@ case "${1:-}" in
         ;;
 esac
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
+# How long each step took, printed at the end (CI has 30 minutes for all of them).
+TIMES=()
+LAST=$SECONDS
+took() {
+    TIMES+=("$1 $((SECONDS - LAST))s")
+    LAST=$SECONDS
+}
 
-ensure_apt libmariadb-dev libsqlite3-dev pkg-config
+ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config
 if wants unit || wants interop; then
     ensure_apt mariadb-server mariadb-client redis-server
 fi
@@ -55,25 +62,29 @@ if wants unit || wants interop; then
     # Every target declares what it imports (SwiftPM on Linux does not check it).
     python3 "$ROOT/scripts/check-imports.py"
 fi
+took setup+build
 
 if wants unit; then
     echo "==> swift test"
     "$ROOT/scripts/throwaway-mariadb.sh" sql "$MARIADB_DIR" "CREATE DATABASE chat_swift_tests"
     TEST_DATABASE_URL="$TEST_DATABASE_URL_BASE/chat_swift_tests" swift test --skip-build
+    took unit
 fi
 
 if wants docs; then
     echo "==> documentation (DocC)"
-    for target in EngineIO SocketIO Redis SocketIORedis SocketIOHummingbird SocketIOTesting; do
+    for target in EngineIO SocketIO Redis SocketIORedis SocketIOHummingbird SocketIOVapor SocketIOTesting; do
         swift package --disable-sandbox generate-documentation --target "$target" --warnings-as-errors
     done
     # Every public symbol of the libraries has a doc comment.
-    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis,SocketIOHummingbird,SocketIOTesting}/*.symbols.json
+    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis,SocketIOHummingbird,SocketIOVapor,SocketIOTesting}/*.symbols.json
+    took docs
 fi
 
 if wants fuzz; then
     echo "==> fuzzing"
     "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
+    took fuzz
 fi
 
 if wants interop; then
@@ -83,4 +94,6 @@ if wants interop; then
     # Short tracebacks: a failure's report shows the clients' and servers' logs, not library sources.
     CLIENT_BUNDLE="$CLIENT_BUNDLE" SWIFT_BIN_DIR="$(swift build --show-bin-path)" \
         "$ROOT/.venv-test/bin/python" -m pytest -q --tb=short -p no:cacheprovider Tests/interop "$@"
+    took interop
 fi
+echo "==> done in $((SECONDS / 60)) min $((SECONDS % 60)) s: ${TIMES[*]}"

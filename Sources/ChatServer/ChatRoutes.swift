@@ -12,8 +12,8 @@ import SocketIOHummingbird
 
 /// The chat server's routes and middleware, with Socket.IO mounted beside them: the page and
 /// its assets from `web/` (Hummingbird's file middleware: ETags, conditional requests,
-/// content types), the official client bundle, the history at `/messages`, `/healthz` and
-/// `/metrics`.
+/// content types; gzip by `CompressionMiddleware`), the official client bundle, the history
+/// at `/messages`, `/healthz` and `/metrics`.
 struct ChatRoutes {
     static let clientBundleVersion = "4.8.1"
 
@@ -32,6 +32,7 @@ struct ChatRoutes {
         // Other Host headers get 421, the page and Socket.IO alike (a DNS-rebinding guard).
         router.add(middleware: AllowedHostsMiddleware(allowedHosts: allowedHosts))
         router.add(middleware: PageHeadersMiddleware())
+        router.add(middleware: CompressionMiddleware(enginePath: io.engine.configuration.path))
         router.add(middleware: FileMiddleware(webDirectory, cacheControl: .init([(MediaType(type: .any), [.noCache])]), searchForIndexHtml: true))
         router.addSocketIO(io)
         router.get("/socket.io/socket.io.min.js", use: clientBundleRoute())

@@ -33,6 +33,9 @@ struct ChatServerCommand: AsyncParsableCommand {
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         let tls = try makeTLSConfiguration()  // before the store, so a bad certificate fails fast
+        if tls != nil && options.framework == .nio {
+            throw ValidationError("--framework nio serves Socket.IO alone, in plain HTTP: TLS needs the Hummingbird app")
+        }
         let store = try await openStore(logger: logger)
         let latestID = try await store.latestID()
 
@@ -57,36 +60,40 @@ struct ChatServerCommand: AsyncParsableCommand {
         }
         let chat = ChatService(io: io, store: store, latestID: latestID, configuration: chatConfiguration, logger: logger)
 
-        let routes = ChatRoutes(
-            io: io, store: store, accessToken: token, metrics: metrics, webDirectory: options.webDir,
-            clientBundle: options.clientBundle.isEmpty ? nil : options.clientBundle, allowedHosts: options.engineIO.allowedHosts
-        )
-        let router = routes.router()
-        var http = HTTP1Channel.Configuration()
-        // Idle keep-alive connections close after the request timeout, as on the engine's own listener.
-        http.idleTimeout = .milliseconds(options.requestTimeoutMs)
-        var server = HTTPServerBuilder.http1SocketIO(io, router: router, configuration: http)
-        if let tls { server = try .tls(server, tlsConfiguration: tls) }
-        let address = "\(options.host):\(options.port)"
-        let app = Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "chat-server", backlog: 1024),
-            onServerRunning: { channel in
-                let bound = channel.localAddress.map { "\($0)" } ?? address
-                logger.info("chat-server listening", metadata: ["address": "\(bound)", "tls": "\(tls != nil)"])
-                print("chat-server listening on \(bound)\(tls != nil ? " (TLS)" : "")")
-            },
-            logger: logger
-        )
-
         // Shut down in reverse order: the chat drains (stops new sessions, commits, broadcasts
         // and acknowledges what it holds), Socket.IO closes every session with "server shutting
         // down" so clients reconnect, the HTTP server stops, the node leaves the cluster, and
         // only then the database closes.
         var services: [any Service] = [MessageStoreService(store: store)]
         if let cluster { services.append(cluster) }
-        services += [app, io, chat]
+        switch options.framework {
+        case .hummingbird:
+            let routes = ChatRoutes(
+                io: io, store: store, accessToken: token, metrics: metrics, webDirectory: options.webDir,
+                clientBundle: options.clientBundle.isEmpty ? nil : options.clientBundle, allowedHosts: options.engineIO.allowedHosts
+            )
+            let router = routes.router()
+            var http = HTTP1Channel.Configuration()
+            // Idle keep-alive connections close after the request timeout, as on the engine's own listener.
+            http.idleTimeout = .milliseconds(options.requestTimeoutMs)
+            var server = HTTPServerBuilder.http1SocketIO(io, router: router, configuration: http)
+            if let tls { server = try .tls(server, tlsConfiguration: tls) }
+            let address = "\(options.host):\(options.port)"
+            let app = Application(
+                router: router,
+                server: server,
+                configuration: .init(address: .hostname(options.host, port: options.port), serverName: "chat-server", backlog: 1024),
+                onServerRunning: { channel in
+                    let bound = channel.localAddress.map { "\($0)" } ?? address
+                    logger.info("chat-server listening", metadata: ["address": "\(bound)", "tls": "\(tls != nil)"])
+                    print("chat-server listening on \(bound)\(tls != nil ? " (TLS)" : "")")
+                },
+                logger: logger
+            )
+            services.append(app)
+        case .nio: services.append(EngineListenerService(engine: io.engine, host: options.host, port: options.port, logger: logger))
+        }
+        services += [io, chat]
         var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past this, the drain is cancelled; past the second, the process ends regardless.
         group.maximumGracefulShutdownDuration = .seconds(15)

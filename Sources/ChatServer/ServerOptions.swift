@@ -9,6 +9,12 @@ import Glibc
 import Darwin
 #endif
 
+/// What serves the chat (`--framework`).
+enum ChatHost: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case hummingbird
+    case nio
+}
+
 /// Command-line flags, each with an environment variable behind it; a flag wins over its
 /// variable. The defaults are the Node reference server's.
 struct ServerOptions: ParsableArguments {
@@ -17,6 +23,16 @@ struct ServerOptions: ParsableArguments {
 
     @Option(help: "Port to listen on. [env: PORT]")
     var port: Int = ProcessInfo.processInfo.environment["PORT"].flatMap(Int.init) ?? 3000
+
+    @Option(
+        help: """
+            hummingbird: the chat as a Hummingbird app (the page, /messages, /healthz, \
+            /metrics, Socket.IO beside them). nio: Socket.IO alone on the engine's own \
+            listener, no page and no HTTP routes, to measure what the app costs \
+            (scripts/bench.sh). [env: FRAMEWORK]
+            """
+    )
+    var framework: ChatHost = ProcessInfo.processInfo.environment["FRAMEWORK"].flatMap(ChatHost.init(rawValue:)) ?? .hummingbird
 
     @Option(help: "Where Socket.IO is mounted. [env: SOCKETIO_PATH]")
     var path: String = ProcessInfo.processInfo.environment["SOCKETIO_PATH"] ?? "/socket.io/"

@@ -4,6 +4,8 @@ import Hummingbird
 import NIOCore
 import NIOPosix
 import SocketIOHummingbird
+import SocketIOVapor
+import Vapor
 
 /// Which host serves a test server (the conformance servers, the testbed): the engine's own
 /// listener, or a web framework with the engine mounted in it. The official suites and the
@@ -11,6 +13,7 @@ import SocketIOHummingbird
 public enum FrameworkHost: String, CaseIterable, Sendable {
     case nio
     case hummingbird
+    case vapor
 
     /// `--framework NAME` from the command line, else `FRAMEWORK`, else `nio`; exits with a
     /// message for an unknown name.
@@ -51,6 +54,26 @@ public enum FrameworkHost: String, CaseIterable, Sendable {
                 }
             )
             try await app.runService()
+        case .vapor:
+            // Vapor reads its command line and environment: give it only `serve`.
+            let app = try await Vapor.Application.make(Environment(name: "production", arguments: ["serve"]))
+            app.logger.logLevel = .warning
+            app.http.server.configuration.hostname = host
+            app.http.server.configuration.port = port
+            app.http.server.configuration.serverName = name
+            // Vapor has no request-head deadline; its idle timeout is the nearest it has.
+            app.http.server.configuration.idleTimeout = engine.configuration.requestHeadTimeout
+            if let files { app.middleware.use(Vapor.FileMiddleware(publicDirectory: files, defaultFile: "index.html")) }
+            app.engineIO(engine)
+            do {
+                try await app.startup()
+                print("\(name) listening on \(app.http.server.shared.localAddress.map { "\($0)" } ?? "?") (vapor)")
+                try await app.running?.onStop.get()
+                try await app.asyncShutdown()
+            } catch {
+                try? await app.asyncShutdown()
+                throw error
+            }
         }
     }
 }

@@ -8,17 +8,23 @@ import Foundation
 import Glibc
 #endif
 
+/// A benchmark client of either transport, as its delegate knows it.
+protocol BenchConnection: AnyObject {
+    /// Its place in the load's clients: senders first, then receivers.
+    var index: Int { get }
+}
+
 /// What a benchmark connection does with what it receives. Called on its event loop.
 protocol BenchClientDelegate: AnyObject {
-    func connected(_ client: BenchClient)
-    func received(_ client: BenchClient, text: ByteBuffer)
-    func closed(_ client: BenchClient)
+    func connected(_ client: any BenchConnection)
+    func received(_ client: any BenchConnection, text: ByteBuffer)
+    func closed(_ client: any BenchConnection)
 }
 
 /// One raw Socket.IO client over a WebSocket: it answers pings, joins `/` with an auth
 /// payload, and hands every other text frame to its delegate. No JSON parsing, no
 /// per-message allocation beyond NIO's own, so the generator stays cheap.
-final class BenchClient: ChannelInboundHandler, @unchecked Sendable {
+final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Sendable {
     // @unchecked Sendable: all state is touched on the channel's event loop only.
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame

@@ -66,12 +66,12 @@ final class HostileLoad: BenchClientDelegate, @unchecked Sendable {
 
     init(loop: any EventLoop) { self.loop = loop }
 
-    func connected(_ client: BenchClient) {
+    func connected(_ client: any BenchConnection) {
         connected += 1
         if connected == expected { connectPromise?.succeed() }
     }
 
-    func received(_ client: BenchClient, text: ByteBuffer) {
+    func received(_ client: any BenchConnection, text: ByteBuffer) {
         // An ACK: 43<id>[…]
         var text = text
         guard text.readString(length: 2) == "43" else { return }
@@ -82,7 +82,7 @@ final class HostileLoad: BenchClientDelegate, @unchecked Sendable {
         waiting[client.index]?.removeValue(forKey: id)?.succeed()
     }
 
-    func closed(_ client: BenchClient) {
+    func closed(_ client: any BenchConnection) {
         closedClients.insert(client.index)
         for (_, promise) in waiting[client.index] ?? [:] { promise.fail(ChannelError.ioOnClosedChannel) }
         waiting[client.index] = [:]

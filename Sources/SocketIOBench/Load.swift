@@ -11,6 +11,8 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
     let loop: any EventLoop
     let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
     var clients: [BenchClient] = []
+    /// Receivers over long-polling (`--transport polling`), indexed after the senders.
+    var pollers: [PollingBenchClient] = []
     var connected = 0
     var closed = 0
     var connectPromise: EventLoopPromise<Void>?
@@ -60,16 +62,16 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
 
     // MARK: BenchClientDelegate
 
-    func connected(_ client: BenchClient) {
+    func connected(_ client: any BenchConnection) {
         connected += 1
         if connected == expectedConnections { connectPromise?.succeed(()) }
     }
 
-    func closed(_ client: BenchClient) {
+    func closed(_ client: any BenchConnection) {
         closed += 1
     }
 
-    func received(_ client: BenchClient, text: ByteBuffer) {
+    func received(_ client: any BenchConnection, text: ByteBuffer) {
         let view = text.readableBytesView
         guard view.count > 2 else { return }
         let second = view[view.startIndex + 1]

@@ -85,12 +85,35 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
 }
 
 /// A one-thread generator with `senders` then `receivers` clients connected: senders are
-/// clients 0..<senders, so that a sender's client index is its sender number.
-func startLoad(target: Target, receivers: Int, senders: Int) async throws -> (MultiThreadedEventLoopGroup, Load) {
+/// clients 0..<senders, so that a sender's client index is its sender number. Receivers
+/// poll instead with `polling`; senders are always on WebSocket.
+func startLoad(target: Target, receivers: Int, senders: Int, polling: Bool = false) async throws -> (MultiThreadedEventLoopGroup, Load) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let load = Load(loop: group.next())
     try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
-    _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+    guard polling else {
+        _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
+        return (group, load)
+    }
+    _ = try await connectAll(load, target: target, count: senders, group: group)
+    let promise = load.loop.makePromise(of: Void.self)
+    let pollers = try await load.loop.submit { () -> [PollingBenchClient] in
+        load.expectedConnections = load.connected + receivers
+        load.connectPromise = promise
+        load.pollers = (senders..<(senders + receivers)).map { index in
+            PollingBenchClient(
+                index: index, auth: #"{"username":"bench\#(index)","serverOffset":"999999999999"}"#,
+                host: target.host, port: target.port(for: index), path: target.path, delegate: load
+            )
+        }
+        return load.pollers
+    }.get()
+    for batch in stride(from: 0, to: pollers.count, by: target.connectConcurrency) {
+        for poller in pollers[batch..<min(batch + target.connectConcurrency, pollers.count)].map({ $0.start(group: group, on: load.loop) }) {
+            do { try await poller.get() } catch { FileHandleStderr.write("connect failed: \(error)\n") }
+        }
+    }
+    try await promise.futureResult.get()
     return (group, load)
 }
 
@@ -167,9 +190,14 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Messages per second, all senders together.") var rate = 100.0
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
     @Option(help: "Seconds measured.") var duration = 10.0
+    @Option(help: "The receivers' transport: websocket or polling (senders use WebSocket).") var transport = "websocket"
+
+    func validate() throws {
+        guard ["websocket", "polling"].contains(transport) else { throw ValidationError("--transport is websocket or polling") }
+    }
 
     func run() async throws {
-        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders)
+        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders, polling: transport == "polling")
         try await sleepSeconds(1)
         let stats = target.stats
 
@@ -200,7 +228,7 @@ struct Fanout: AsyncParsableCommand {
             let seconds = Double(t1 - t0) / 1e9
             let cpu = cpu0.flatMap { c0 in cpu1.map { $0 - c0 } }
             return json([
-                "scenario": "fanout", "server": target.label, "receivers": receivers, "senders": senders, "rate": rate,
+                "scenario": "fanout", "server": target.label, "transport": transport, "receivers": receivers, "senders": senders, "rate": rate,
                 "seconds": seconds, "sent": load.sent, "acked": load.acked, "ack_errors": load.ackErrors,
                 "delivered_per_second": Double(delivered) / seconds,
                 "latency_p50_ms": Double(load.latency.valueAtPercentile(50)) / 1000,

@@ -53,7 +53,7 @@ def main():
     out.append("| server | connections | connects/s | alive after heartbeats | server RSS per connection | at the margin |")
     out.append("| --- | --- | --- | --- | --- | --- |")
     for r in results:
-        if r["scenario"] == "idle":
+        if r["scenario"] == "idle" and not r["server"].startswith("host:"):
             out.append(
                 f"| {r['server']} | {fmt(r['connections'])} | {fmt(r['connects_per_second'], 0)} | {fmt(r['alive_after_hold'])} | "
                 f"{fmt(r['server_rss_per_connection_kib'])} KiB | {fmt(r.get('server_rss_marginal_per_connection_kib'))} KiB |"
@@ -63,12 +63,14 @@ def main():
     out.append("| server | receivers | msg/s | delivered/s | latency p50 / p99 / max | lost | duplicates | server CPU per 1,000 delivered |")
     out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        if r["scenario"] == "fanout":
+        if r["scenario"] == "fanout" and not r["server"].startswith("host:"):
             out.append(
                 f"| {r['server']} | {fmt(r['receivers'])} | {fmt(r['rate'], 0)} | {fmt(r['delivered_per_second'], 0)} | "
                 f"{fmt(r['latency_p50_ms'])} / {fmt(r['latency_p99_ms'])} / {fmt(r['latency_max_ms'])} ms | {fmt(r['lost_total'])} | "
                 f"{fmt(r['duplicates_total'])} | {fmt(r['server_cpu_ms_per_1000_delivered'])} ms |"
             )
+
+    hosts(results, out)
 
     out.append("\n## Reconnection storm (every client cut at once while 50 messages are sent, then all back at once)\n")
     out.append("| server | clients | back and caught up in | sessions resumed | missed | duplicates | server CPU s |")
@@ -221,6 +223,40 @@ def targets(results):
         ok = maria["acked_per_second"] >= 5000
         lines.append(f"- Durable path on MariaDB ≥ 5,000 msg/s: {maria['acked_per_second']:,.0f} acked/s, {verdict(ok)}.")
     return lines
+
+
+def hosts(results, out):
+    """The chat as a Hummingbird app against its Socket.IO alone on the engine's own
+    listener: the mean of the rounds, and what the app costs over the engine's listener."""
+    rows = [r for r in results if r["server"].startswith("host:")]
+    if not rows:
+        return
+
+    def mean(host, scenario, key, **match):
+        values = [r[key] for r in rows if r["server"] == f"host:{host}" and r["scenario"] == scenario
+                  and all(r.get(k) == v for k, v in match.items()) and r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    out.append("\n## Hosts: the Hummingbird app against the engine's own listener\n")
+    out.append("The same `chat-server` binary: as the Hummingbird app it is (the page, `/messages`, `/healthz`,")
+    out.append("`/metrics` and Socket.IO on one port), and with `FRAMEWORK=nio`, its Socket.IO alone on the")
+    out.append("engine's own listener. Fan-out receivers on WebSocket, then on long-polling (the sender on")
+    out.append("WebSocket); mean of the rounds run in turns. The difference is the app's cost over the engine's listener.\n")
+    out.append("| measure | engine's listener | Hummingbird app | difference |")
+    out.append("| --- | --- | --- | --- |")
+    measures = [("idle", "server_rss_per_connection_kib", {}, "idle RSS per connection", "KiB")]
+    receivers = sorted({r["receivers"] for r in rows if r["scenario"] == "fanout"})
+    for transport in ("websocket", "polling"):
+        for count in receivers:
+            measures.append(("fanout", "server_cpu_ms_per_1000_delivered", {"transport": transport, "receivers": count},
+                             f"CPU per 1,000 delivered, {count:,} receivers on {transport}", "ms"))
+    for scenario, key, match, label, unit in measures:
+        nio, hummingbird = mean("nio", scenario, key, **match), mean("hummingbird", scenario, key, **match)
+        difference = f"{(hummingbird / nio - 1) * 100:+.1f} %" if nio and hummingbird else "–"
+        out.append(f"| {label} | {fmt(nio)} {unit} | {fmt(hummingbird)} {unit} | {difference} |")
+    lost = sum(r.get("lost_total") or 0 for r in rows if r["scenario"] == "fanout")
+    duplicates = sum(r.get("duplicates_total") or 0 for r in rows if r["scenario"] == "fanout")
+    out.append(f"\nAcross these runs: {lost} lost, {duplicates} duplicates.")
 
 
 def py_idle_size(results):

@@ -90,8 +90,9 @@ def eio_server():
 
 
 # The hosts the conformance servers run on (`--framework`): the engine's own listener, and
-# the engine mounted in a Hummingbird app. Every case of the official suites runs on each.
-FRAMEWORKS = ["nio", "hummingbird"]
+# the engine mounted in a Hummingbird app and in a Vapor app. Every case of the official
+# suites runs on each.
+FRAMEWORKS = ["nio", "hummingbird", "vapor"]
 
 
 @pytest.fixture(scope="session")

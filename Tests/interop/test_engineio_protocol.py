@@ -130,6 +130,22 @@ def test_oversized_post_is_refused(eio_server):
     assert client.post("4small").status_code == 200
 
 
+def test_a_post_as_large_as_the_limit_is_taken_on_every_host(testbed):
+    """Mounted in a framework too: Vapor collects bodies up to 16 KB unless told otherwise
+    (and refuses one that reaches its limit), and the mount streams them up to
+    `maxHttpBufferSize` inclusive instead."""
+    client = Polling(testbed.url, path="/socket.io/")
+    client.handshake()
+    assert client.post("40").status_code == 200
+    assert client.get_packets()[0].startswith("40{")
+    head, tail = '421["echo","', '"]'
+    text = "x" * (1_000_000 - len(head) - len(tail))
+    assert client.post(head + text + tail).status_code == 200  # 1,000,000 bytes: the limit, exactly
+    assert f'431["{text}"]' in client.get_packets(timeout=10)  # the testbed acks with what it got
+    assert client.post(head + text + "x" + tail).status_code == 413
+    assert client.post("3").status_code == 200  # the session is intact
+
+
 def test_oversized_chunked_post_is_refused_without_reading_it_all(eio_server):
     client = Polling(eio_server.url)
     client.handshake()

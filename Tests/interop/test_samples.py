@@ -1,5 +1,6 @@
-"""The README's first example (Sources/HummingbirdSample, Socket.IO in a Hummingbird app
-behind the app's authentication) is the code the README shows, and it runs: the app's own
+"""The samples of the DocC articles are the code they show, and they run: the README's first
+example (Sources/HummingbirdSample, Socket.IO in a Hummingbird app behind the app's
+authentication) and Sources/VaporSample (the same in a Vapor app). For each: the app's own
 route and Socket.IO on one port, the app's middleware deciding both, the user it
 established reaching the socket's handshake, with the real python-socketio clients
 (threaded and asyncio, polling and WebSocket); SIGTERM stops it cleanly."""
@@ -14,22 +15,32 @@ import socketio
 from conftest import ROOT, Server
 from waiting import wait_until
 
-SAMPLE = ROOT / "Sources" / "HummingbirdSample" / "main.swift"
+SOURCES = ROOT / "Sources"
 
 
-def test_the_readme_and_the_article_show_the_sample_as_it_is():
-    code = SAMPLE.read_text()
-    sample = code[code.index("// README begin\n") + len("// README begin\n") : code.index("// README end")]
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```swift\n(.*?)```\n", readme, re.S)
-    assert blocks and blocks[0] == sample, "the README's first Swift example is not Sources/HummingbirdSample/main.swift"
-    article = (ROOT / "Sources" / "SocketIOHummingbird" / "SocketIOHummingbird.docc" / "MountingInHummingbird.md").read_text()
-    assert re.findall(r"```swift\n(.*?)```\n", article, re.S) == [sample], "the article's app is not the sample"
+def shown(path, marker):
+    code = path.read_text()
+    return code[code.index(f"// {marker} begin\n") + len(f"// {marker} begin\n") : code.index(f"// {marker} end")]
 
 
-@pytest.fixture
-def sample():
-    server = Server("socketio-hummingbird-sample", {})
+def swift_blocks(path):
+    return re.findall(r"```swift\n(.*?)```\n", path.read_text(), re.S)
+
+
+def test_the_readme_and_the_articles_show_the_samples_as_they_are():
+    hummingbird = shown(SOURCES / "HummingbirdSample" / "main.swift", "README")
+    blocks = swift_blocks(ROOT / "README.md")
+    assert blocks and blocks[0] == hummingbird, "the README's first Swift example is not Sources/HummingbirdSample/main.swift"
+    article = SOURCES / "SocketIOHummingbird" / "SocketIOHummingbird.docc" / "MountingInHummingbird.md"
+    assert swift_blocks(article) == [hummingbird], "the Hummingbird article's app is not the sample"
+    vapor = shown(SOURCES / "VaporSample" / "main.swift", "Article")
+    article = SOURCES / "SocketIOVapor" / "SocketIOVapor.docc" / "MountingInVapor.md"
+    assert swift_blocks(article) == [vapor], "the Vapor article's app is not the sample"
+
+
+@pytest.fixture(params=["socketio-hummingbird-sample", "socketio-vapor-sample"])
+def sample(request):
+    server = Server(request.param, {})
     yield server
     server.assert_alive()
     server.process.send_signal(signal.SIGTERM)
