@@ -80,6 +80,7 @@ def ws_connect(base_url: str, sid: str | None = None, **kwargs) -> websocket.Web
 # a normal closure. Either way the client reads a close frame, not a dropped connection.
 NORMAL_CLOSURE = 1000
 NO_STATUS = 1005
+GOING_AWAY = 1001  # the server is shutting down (RFC 6455 7.4.1)
 
 
 def recv_close_code(ws: websocket.WebSocket) -> int:

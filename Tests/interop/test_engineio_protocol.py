@@ -4,12 +4,15 @@ WebSocket frames, since a well-behaved client cannot produce most of these."""
 
 import json
 import re
+import signal
 import socket
 import time
 
+import pytest
 import requests
 import websocket
-from eio_raw import NORMAL_CLOSURE, SEP, Polling, recv_close_code, ws_connect
+from conftest import Server
+from eio_raw import GOING_AWAY, NORMAL_CLOSURE, SEP, Polling, recv_close_code, ws_connect
 from waiting import wait_until
 
 ERRORS = {
@@ -429,3 +432,19 @@ def test_default_cors_allows_only_the_same_origin(chat_server):
         raise AssertionError("a cross-origin WebSocket was accepted")
     except websocket.WebSocketBadStatusException as e:
         assert e.status_code == 403
+
+
+@pytest.mark.parametrize("framework", ["hummingbird", "vapor"])
+def test_a_framework_that_stops_gracefully_closes_the_websockets_with_a_close_frame(framework):
+    """Mounted without any shutdown hook of ours (the conformance servers have none), a
+    framework's graceful stop asks its connections to finish: the engine ends each
+    WebSocket session with "server shutting down" and a close frame (1001, going away),
+    instead of the connection being cut when the framework's wait runs out."""
+    server = Server("eio-conformance", {"FRAMEWORK": framework})
+    try:
+        ws = websocket.create_connection(server.url.replace("http", "ws") + "/engine.io/?EIO=4&transport=websocket", timeout=10)
+        assert ws.recv().startswith('0{"sid":')
+        server.process.send_signal(signal.SIGTERM)
+        assert recv_close_code(ws) == GOING_AWAY
+    finally:
+        server.stop()

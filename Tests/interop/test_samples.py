@@ -12,7 +12,9 @@ import signal
 import pytest
 import requests
 import socketio
+import websocket
 from conftest import ROOT, Server
+from eio_raw import GOING_AWAY, recv_close_code
 from waiting import wait_until
 
 SOURCES = ROOT / "Sources"
@@ -42,10 +44,29 @@ def test_the_readme_and_the_articles_show_the_samples_as_they_are():
 def sample(request):
     server = Server(request.param, {})
     yield server
-    server.assert_alive()
-    server.process.send_signal(signal.SIGTERM)
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=20) == 0  # the services stop in order, cleanly
     server.log.close()
+
+
+def test_on_sigterm_every_websocket_is_closed_with_a_close_frame(sample):
+    """A graceful stop ends each session as the engine's own shutdown does ("server
+    shutting down": a close frame, after which the clients reconnect), not with the
+    connection cut when the framework's wait for its connections runs out."""
+    sockets = []
+    for name in ("ada", "bob"):
+        ws = websocket.create_connection(
+            sample.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", header=[f"Authorization: Bearer {name}"], timeout=10
+        )
+        assert ws.recv().startswith('0{"sid":')
+        ws.send("40")
+        wait_until(lambda ws=ws: ws.recv().startswith("40{"), 5, "the namespace's answer")
+        sockets.append(ws)
+    sample.process.send_signal(signal.SIGTERM)
+    for ws in sockets:
+        assert recv_close_code(ws) == GOING_AWAY
+    assert sample.process.wait(timeout=20) == 0
 
 
 def test_the_app_and_socket_io_share_a_port_and_the_apps_authentication(sample):

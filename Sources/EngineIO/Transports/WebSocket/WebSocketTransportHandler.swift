@@ -131,6 +131,13 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             notifySessionClosed()
             context.close(promise: nil)
         }
+        // A host shutting down gracefully (Vapor's server, Hummingbird's) asks its connections
+        // to finish: the session ends as the engine's own shutdown ends it, with "server
+        // shutting down" (a reason the clients reconnect after), not cut when the host's
+        // wait runs out.
+        if event is ChannelShouldQuiesceEvent, let session {
+            _ = session.closeNow(reason: .serverShuttingDown)
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
