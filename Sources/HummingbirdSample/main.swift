@@ -28,14 +28,14 @@ struct Authenticate: RouterMiddleware {
 
 let io = SocketIOServer()
 io.sockets.onConnection { socket in
-    let user = socket.handshake.requestContext(as: AppContext.self)?.user ?? "?"  // what the middleware established
+    let user = socket.handshake.hostContext(as: String.self) ?? "?"  // the user the middleware established
     socket.emit("welcome", .string(user))
     socket.on("chat message") { event in io.sockets.emit("chat message", arguments: [.string(user)] + event.arguments) }
 }
 let router = Router(context: AppContext.self)
 router.add(middleware: Authenticate())
 router.get("/hello") { _, context in "Hello, \(context.user ?? "?"), from the app's own route\n" }
-router.addSocketIO(io)  // at /socket.io/, behind the middleware added before it
+router.addSocketIO(io) { _, context in context.user }  // behind the middleware; sessions keep the user
 let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
 let app = Application(router: router, server: .http1SocketIO(io, router: router), configuration: .init(address: .hostname("0.0.0.0", port: port)))
 // On SIGTERM the group stops io first (every session closed with "server shutting down"), then the app.

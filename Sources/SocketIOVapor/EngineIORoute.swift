@@ -3,12 +3,11 @@ import NIOCore
 import NIOHTTP1
 import Vapor
 
-/// The Engine.IO route: hands each request to the engine, with the Vapor request as what
-/// the app's middleware established.
+/// The Engine.IO route: hands each request to the engine, with what the mount keeps of it.
 enum EngineIORoute {
-    static func respond(to request: Request, engine: EngineIOServer) async -> Response {
+    static func respond(to request: Request, engine: EngineIOServer, keep: (@Sendable (Request) -> (any Sendable)?)?) async -> Response {
         let head = HTTPRequestHead(version: request.version, method: request.method, uri: request.url.string, headers: request.headers)
-        let hostRequest = EngineIOHostRequest(head: head, remoteAddress: request.remoteAddress, hostContext: request)
+        let hostRequest = EngineIOHostRequest(head: head, remoteAddress: request.remoteAddress, hostContext: keep?(request))
         if hostRequest.isWebSocketUpgrade, engine.acceptsWebSocket(hostRequest) {
             // 101 with our upgrader: Vapor writes it, removes its HTTP handlers, and the
             // engine's frame handlers take the connection.

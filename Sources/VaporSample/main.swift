@@ -21,7 +21,7 @@ struct Authenticate: AsyncBearerAuthenticator {
 
 let io = SocketIOServer()
 io.sockets.onConnection { socket in
-    let user = socket.handshake.vaporRequest?.auth.get(User.self)?.name ?? "?"  // what the middleware established
+    let user = socket.handshake.hostContext(as: User.self)?.name ?? "?"  // the user the middleware established
     socket.emit("welcome", .string(user))
     socket.on("chat message") { event in io.sockets.emit("chat message", arguments: [.string(user)] + event.arguments) }
 }
@@ -30,7 +30,7 @@ app.http.server.configuration.hostname = "0.0.0.0"
 app.http.server.configuration.port = Environment.get("PORT").flatMap(Int.init) ?? 3000
 let guarded = app.grouped(Authenticate(), User.guardMiddleware())
 guarded.get("hello") { request in "Hello, \(try request.auth.require(User.self).name), from the app's own route\n" }
-guarded.socketIO(io)  // at /socket.io/, behind the group's middleware
+guarded.socketIO(io) { request in request.auth.get(User.self) }  // behind the group's middleware; sessions keep the user
 app.lifecycle.use(SocketIOLifecycle(io))  // on shutdown, every session closes with "server shutting down"
 try await app.execute()
 try await app.asyncShutdown()

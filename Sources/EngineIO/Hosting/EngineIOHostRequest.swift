@@ -8,9 +8,9 @@ public struct EngineIOHostRequest: Sendable {
     public var head: HTTPRequestHead
     /// The peer's address: the client's, or a proxy's in front of the server.
     public var remoteAddress: SocketAddress?
-    /// What the host's middleware established for this request (a framework's request
-    /// context, with its authenticated user, say). A session opened by this request keeps
-    /// it in its handshake (`EngineIOHandshake.hostContext`).
+    /// What the host keeps of this request for the session it may open (what the app's
+    /// middleware established: its authenticated user, say), in the session's handshake
+    /// (`EngineIOHandshake.hostContext`) for as long as the session lives.
     public var hostContext: (any Sendable)?
 
     /// A request with `head` from `remoteAddress`, carrying `hostContext` to the handshake.

@@ -13,9 +13,10 @@ public struct EngineIOHandshake: Sendable {
     public var remoteAddress: SocketAddress?
     /// The transport of the first request.
     public var transport: EngineIOTransportKind
-    /// What the host's middleware established for the request, when a web framework hands
-    /// requests over (`EngineIOHostRequest.hostContext`): its request context, with its
-    /// authenticated user, say. Nil on the server's own listener.
+    /// What the host kept of the request, when a web framework hands requests over
+    /// (`EngineIOHostRequest.hostContext`): what its middleware established, the
+    /// authenticated user, say. Nil on the server's own listener. Kept as long as the
+    /// session: a small value, not the framework's whole request or request context.
     public var hostContext: (any Sendable)?
 
     /// Records the request that opened a session.

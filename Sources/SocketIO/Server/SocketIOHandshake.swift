@@ -19,8 +19,13 @@ public struct SocketIOHandshake: Sendable {
     public var address: SocketAddress? { engine.remoteAddress }
     /// The request target of the Engine.IO handshake.
     public var url: String { engine.uri }
-    /// What the web framework's middleware established for the handshake request (its
-    /// request context, with the authenticated user, say), when Socket.IO is mounted in one;
-    /// nil on the server's own listener. `SocketIOHummingbird` reads it as the app's context.
+    /// What the web framework's mount kept of the handshake request (the user the app's
+    /// middleware authenticated, say: `addSocketIO(io) { _, context in context.user }` in
+    /// Hummingbird); nil on the server's own listener, or when the mount keeps nothing.
     public var hostContext: (any Sendable)? { engine.hostContext }
+
+    /// `hostContext` as `type`, or nil if it is something else (or nothing).
+    public func hostContext<Value>(as type: Value.Type = Value.self) -> Value? {
+        hostContext as? Value
+    }
 }
