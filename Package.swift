@@ -327,6 +327,15 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SocketIOHummingbirdTests",
+            dependencies: [
+                "EngineIO", "SocketIO", "SocketIOHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "SocketIOTests",
             dependencies: [
                 "SocketIO", "SocketIORedis", "Redis", "RedisTestSupport", "SocketIOTesting",

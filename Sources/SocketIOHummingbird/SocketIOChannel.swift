@@ -94,6 +94,12 @@ where Context.Source == ApplicationRequestContextSource {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            // Before the first read, or the connection keeps Hummingbird's 2 KiB read buffer.
+            if let options = channel.syncOptions {
+                try options.setOption(.recvAllocator, value: EngineIOServer.receiveAllocator)
+            } else {
+                _ = channel.setOption(.recvAllocator, value: EngineIOServer.receiveAllocator)
+            }
             let watcher = EngineIOHostConnection(eventLoop: channel.eventLoop)
             let negotiation = UpgradeNegotiation()
             let headTimeout = RequestHeadTimeout(timeout: engine.configuration.requestHeadTimeout)

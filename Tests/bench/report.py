@@ -218,11 +218,40 @@ def targets(results):
             f"- Three nodes ≤ 1.5 × one node's CPU per delivery (nodes and Redis summed), 0 lost: {ratio:.2f} ×, "
             f"{three['lost_total']} lost, p50 / p99 {three['latency_p50_ms']:.1f} / {three['latency_p99_ms']:.1f} ms, {verdict(ok)}."
         )
+    lines.extend(host_targets(results))
     maria = find(results, "chat", "swift", store="mariadb")
     if maria:
         ok = maria["acked_per_second"] >= 5000
         lines.append(f"- Durable path on MariaDB ≥ 5,000 msg/s: {maria['acked_per_second']:,.0f} acked/s, {verdict(ok)}.")
     return lines
+
+
+def host_mean(results, host, scenario, key, **match):
+    values = [r[key] for r in results if r["server"] == f"host:{host}" and r["scenario"] == scenario
+              and all(r.get(k) == v for k, v in match.items()) and r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def host_targets(results):
+    """The Hummingbird app within 5 % of the engine's own listener on WebSocket: fan-out CPU
+    per delivery at each receiver count, and idle memory per connection."""
+    measures = [("idle", "server_rss_per_connection_kib", {}, "idle memory per connection")]
+    for count in sorted({r["receivers"] for r in results if r["scenario"] == "fanout" and r["server"].startswith("host:")}):
+        measures.append(("fanout", "server_cpu_ms_per_1000_delivered", {"transport": "websocket", "receivers": count},
+                         f"WebSocket fan-out CPU per delivery, {count:,} receivers"))
+    parts, ok = [], True
+    for scenario, key, match, label in measures:
+        nio = host_mean(results, "nio", scenario, key, **match)
+        hummingbird = host_mean(results, "hummingbird", scenario, key, **match)
+        if not nio or not hummingbird:
+            continue
+        difference = hummingbird / nio - 1
+        ok = ok and difference <= 0.05
+        parts.append(f"{label} {difference * 100:+.1f} %")
+    if not parts:
+        return []
+    return [f"- The Hummingbird app within 5 % of the engine's own listener: {'; '.join(parts)}; "
+            f"{'holds' if ok else '**does not hold**'}."]
 
 
 def hosts(results, out):
@@ -233,9 +262,7 @@ def hosts(results, out):
         return
 
     def mean(host, scenario, key, **match):
-        values = [r[key] for r in rows if r["server"] == f"host:{host}" and r["scenario"] == scenario
-                  and all(r.get(k) == v for k, v in match.items()) and r.get(key) is not None]
-        return sum(values) / len(values) if values else None
+        return host_mean(rows, host, scenario, key, **match)
 
     out.append("\n## Hosts: the Hummingbird app against the engine's own listener\n")
     out.append("The same `chat-server` binary: as the Hummingbird app it is (the page, `/messages`, `/healthz`,")
