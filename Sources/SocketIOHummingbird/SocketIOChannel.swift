@@ -94,12 +94,9 @@ where Context.Source == ApplicationRequestContextSource {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // Before the first read, or the connection keeps Hummingbird's 2 KiB read buffer.
-            if let options = channel.syncOptions {
-                try options.setOption(.recvAllocator, value: EngineIOServer.receiveAllocator)
-            } else {
-                _ = channel.setOption(.recvAllocator, value: EngineIOServer.receiveAllocator)
-            }
+            // As on the engine's own listener: Hummingbird's connections have Nagle's delay on,
+            // and start reads at 2 KiB, a buffer that every idle WebSocket would keep.
+            try EngineIOServer.configureAcceptedConnection(channel)
             let watcher = EngineIOHostConnection(eventLoop: channel.eventLoop)
             let negotiation = UpgradeNegotiation()
             let headTimeout = RequestHeadTimeout(timeout: engine.configuration.requestHeadTimeout)

@@ -89,6 +89,21 @@ public final class EngineIOServer: Sendable {
     /// measured at 10,000, and more memory touched per fan-out).
     public static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65536)
 
+    /// Sets on a connection that a host accepted for the engine what the engine's own listener
+    /// sets on its connections: `TCP_NODELAY` (a small frame leaves at once instead of waiting
+    /// for the peer's acknowledgement of the last) and ``receiveAllocator``. Call it on the
+    /// channel's event loop, before its first read. (NIO's `ServerBootstrap` sets `TCP_NODELAY`
+    /// on the listening socket only, which Linux does not hand on to accepted ones.)
+    public static func configureAcceptedConnection(_ channel: any Channel) throws {
+        if let options = channel.syncOptions {
+            try options.setOption(.socketOption(.tcp_nodelay), value: 1)
+            try options.setOption(.recvAllocator, value: receiveAllocator)
+        } else {
+            channel.setOption(.socketOption(.tcp_nodelay), value: 1).whenFailure { _ in }
+            channel.setOption(.recvAllocator, value: receiveAllocator).whenFailure { _ in }
+        }
+    }
+
     /// Installs the HTTP server pipeline, the WebSocket upgrader and the request router on
     /// a new connection. Call it on the channel's event loop.
     public func configureChannel(_ channel: any Channel) throws {
