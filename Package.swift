@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "socketio-hummingbird-sample", targets: ["HummingbirdSample"]),
         .executable(name: "socketio-vapor-sample", targets: ["VaporSample"]),
         .executable(name: "socketio-bench", targets: ["SocketIOBench"]),
+        .executable(name: "floor-broadcaster", targets: ["FloorBroadcaster"]),
         .executable(name: "socketio-fuzz", targets: ["SocketIOFuzz"]),
     ],
     dependencies: [
@@ -277,6 +278,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // The fan-out benchmark's floor: one thread on epoll, one write per recipient, in C.
+        .executableTarget(name: "FloorBroadcaster"),
         // libFuzzer targets for the network-facing decoders (scripts/fuzz.sh); a corpus
         // replayer when built normally.
         .target(name: "CFuzzerDriver"),

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The benchmark command (not part of the tests): builds in release mode, runs the load
 # generator's scenarios against chat-server (SQLite and a throwaway MariaDB) and against the
-# same chat on python-socketio, and writes BENCHMARKS.md. Takes about ten minutes.
+# same chat on python-socketio, and writes BENCHMARKS.md. Takes about twelve minutes.
 # BENCH_QUICK=1 runs every scenario at a small size, to check the command itself.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver
+ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver valgrind
 ensure_client_bundle
 ulimit -n 20000
 
 echo "==> release build"
 swift build -c release --static-swift-stdlib --product chat-server
 swift build -c release --static-swift-stdlib --product socketio-bench
+swift build -c release --product floor-broadcaster
 BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)"
 
 VENV="$ROOT/.venv-bench"
@@ -39,13 +40,13 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=3900
-start_server() {  # label, then the command; the server listens on $PORT
+start_server() {  # label, then the command; the server listens on $PORT (within START_SECONDS)
     local label=$1
     shift
     PORT=$((PORT + 1))
     env PORT=$PORT HOST=127.0.0.1 "$@" >"$WORK/$label.log" 2>&1 &
     SERVER_PID=$!
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 $((${START_SECONDS:-20} * 10))); do
         if python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT), timeout=0.2)" 2>/dev/null; then return 0; fi
         sleep 0.1
     done
@@ -112,6 +113,58 @@ for round in 1 2; do
     done
 done
 
+# The floor: Sources/FloorBroadcaster, a C broadcaster that only does the writes (one per
+# recipient), against the chat, and against Node's socket.io chat where NODE_SOCKETIO_DIR
+# has it (Tests/bench/node_chat_server.js); in turns, twice, 200 receivers.
+for round in 1 2; do
+    start_server floor "$BIN/floor-broadcaster"
+    bench floor:floor fanout --receivers 200 --rate 100 --duration "$DURATION"
+    stop_server
+    start_server "floor-swift" env DATA_DIR="$WORK/floor-swift-$round" "$BIN/chat-server"
+    bench floor:swift fanout --receivers 200 --rate 100 --duration "$DURATION"
+    stop_server
+    if [ -n "${NODE_SOCKETIO_DIR:-}" ]; then
+        start_server "floor-node" env NODE_PATH="$NODE_SOCKETIO_DIR/node_modules" node Tests/bench/node_chat_server.js
+        bench floor:node fanout --receivers 200 --rate 100 --duration "$DURATION"
+        stop_server
+    fi
+done
+
+# Instructions per delivery, counted by callgrind (no timing noise): the same small fan-out
+# twice, with 10 and with 110 messages, each message to 20 receivers and its sender; the
+# difference over the extra messages' deliveries. The chat's is checked against
+# INSTRUCTIONS_BUDGET.
+INSTRUCTIONS_BUDGET=${INSTRUCTIONS_BUDGET:-18500}
+count_instructions() {  # program, messages, FRAMEWORK → its instructions over its whole run
+    local program=$1 messages=$2 framework=$3 out="$WORK/callgrind-$1-$2-$3.out"
+    START_SECONDS=180 start_server "callgrind-$program-$messages-$framework" env PING_INTERVAL=600000 PING_TIMEOUT=600000 \
+        FRAMEWORK="$framework" DATA_DIR="$WORK/callgrind-$program-$messages-$framework" \
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$WORK/$program"
+    "$BIN/socketio-bench" burst --port "$PORT" --label callgrind --receivers 20 --messages "$messages" --rate 20 >&2
+    stop_server
+    awk '/^totals:/ { print $2; exit }' "$out"
+}
+# The chat as the Hummingbird app (its default), as its Socket.IO alone on the engine's own
+# listener, and the floor.
+for run in chat-server:hummingbird:swift chat-server:nio:host:nio floor-broadcaster::floor; do
+    IFS=: read -r program framework label <<<"$run"
+    echo "==> $label: instructions per delivery (callgrind)"
+    # Debian's valgrind (3.19) gives up on the DWARF 5 of Swift 6's debug info: count a copy without it.
+    cp "$BIN/$program" "$WORK/$program"
+    strip --strip-debug "$WORK/$program"
+    FEW=$(count_instructions "$program" 10 "$framework")
+    MANY=$(count_instructions "$program" 110 "$framework")
+    python3 - "$label" "$FEW" "$MANY" "$INSTRUCTIONS_BUDGET" <<'PY' | tee -a "$RESULTS"
+import json, sys
+label, few, many, budget = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+deliveries = 100 * 21
+print(json.dumps({"scenario": "instructions", "server": label, "receivers": 20, "deliveries": deliveries,
+                  "instructions_few": few, "instructions_many": many,
+                  "instructions_per_delivery": round((many - few) / deliveries),
+                  "budget": budget if label == "swift" else None}))
+PY
+done
+
 # A reconnection storm: every client cut at once, then all back at once.
 start_server swift env DATA_DIR="$WORK/storm" "$BIN/chat-server"
 bench swift storm --clients "$FANOUT_BIG" --before 20 --during 50
@@ -176,3 +229,9 @@ PORT=$((PORT + 60))
 
 python3 Tests/bench/report.py "$RESULTS" > BENCHMARKS.md
 echo "==> wrote BENCHMARKS.md"
+PER_DELIVERY=$(python3 -c 'import json, sys; print(next(r["instructions_per_delivery"] for r in (json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")) if r["scenario"] == "instructions" and r["server"] == "swift"))' "$RESULTS")
+if [ "$PER_DELIVERY" -gt "$INSTRUCTIONS_BUDGET" ]; then
+    echo "instructions per delivery: $PER_DELIVERY, over the budget of $INSTRUCTIONS_BUDGET" >&2
+    exit 1
+fi
+echo "==> instructions per delivery: $PER_DELIVERY (budget $INSTRUCTIONS_BUDGET)"

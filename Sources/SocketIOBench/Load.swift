@@ -26,6 +26,8 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
     var duplicates: [Int] = []
     var outOfOrder = 0
     var deliveries = 0
+    /// Succeeded once `deliveries` reaches the count (the burst scenario's wait).
+    var deliveryGoal: (count: Int, promise: EventLoopPromise<Void>)?
     var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)  // µs
     /// Per client: the last chat message id and the last recovery offset received.
     var lastID: [Int] = []
@@ -94,6 +96,10 @@ final class Load: BenchClientDelegate, @unchecked Sendable {
         var index = start + 3
         guard let sender = number(view, &index), let seq = number(view, &index), let sentAt = number(view, &index) else { return }
         deliveries += 1
+        if let goal = deliveryGoal, deliveries >= goal.count {
+            deliveryGoal = nil
+            goal.promise.succeed(())
+        }
         // After the text: `,<id>,{…}[,"<offset>"]]`.
         if index < view.endIndex, view[index] == UInt8(ascii: ","), receiver < lastID.count {
             index += 1

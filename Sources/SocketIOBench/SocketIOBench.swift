@@ -14,7 +14,7 @@ struct SocketIOBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "socketio-bench",
         abstract: "Load generator for Socket.IO v4 chat servers; prints one JSON line per scenario.",
-        subcommands: [Idle.self, Fanout.self, Chat.self, Storm.self, Hostile.self]
+        subcommands: [Idle.self, Fanout.self, Burst.self, Chat.self, Storm.self, Hostile.self]
     )
 }
 
@@ -238,6 +238,53 @@ struct Fanout: AsyncParsableCommand {
                 "duplicates_total": receiverDuplicates.reduce(0, +), "out_of_order": load.outOfOrder,
                 "server_cpu_seconds": cpu, "server_cpu_ms_per_1000_delivered": cpu.map { $0 * 1000 / Double(delivered) * 1000 },
                 "server_rss_mib": stats?.residentBytes().map { Double($0) / 1_048_576 },
+            ])
+        }.get()
+        print(result)
+        try await group.shutdownGracefully()
+    }
+}
+
+/// A fixed number of messages, each to be delivered to every client (its sender too), and
+/// the wait until they all are: for counting the server's instructions under callgrind,
+/// where a timed window means nothing (the server runs many times slower).
+struct Burst: AsyncParsableCommand {
+    @OptionGroup var target: Target
+    @Option(help: "Receiving connections besides the sender.") var receivers = 20
+    @Option(help: "Messages sent.") var messages = 100
+    @Option(help: "Messages per second.") var rate = 20.0
+    @Option(help: "Seconds to wait for every delivery before giving up.") var timeout = 600.0
+
+    struct Incomplete: Error, CustomStringConvertible {
+        let delivered: Int, expected: Int
+        var description: String { "\(delivered) of \(expected) deliveries arrived in time" }
+    }
+
+    func run() async throws {
+        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: 1)
+        let expected = messages * (receivers + 1)
+        let messages = self.messages
+        let done = load.loop.makePromise(of: Void.self)
+        let started = Load.now()
+        let interval = TimeAmount.nanoseconds(Int64(1e9 / rate))
+        let (ticker, deadline) = try await load.loop.submit {
+            load.deliveryGoal = (expected, done)
+            let ticker = load.loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
+                if load.sent < messages { load.send(from: 0) } else { task.cancel() }
+            }
+            let deadline = load.loop.scheduleTask(in: .nanoseconds(Int64(timeout * 1e9))) {
+                done.fail(Incomplete(delivered: load.deliveries, expected: expected))
+            }
+            return (ticker, deadline)
+        }.get()
+        try await done.futureResult.get()
+        ticker.cancel()
+        deadline.cancel()
+        let result = try await load.loop.submit { () -> String in
+            json([
+                "scenario": "burst", "server": target.label, "receivers": receivers, "messages": messages,
+                "sent": load.sent, "acked": load.acked, "delivered": load.deliveries,
+                "seconds": Double(Load.now() - started) / 1e9,
             ])
         }.get()
         print(result)
