@@ -29,6 +29,8 @@ struct ChatServerCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
+        // Before anything touches the shared event-loop group, which every part of the server uses.
+        NIOSingletons.groupLoopCountSuggestion = options.eventLoops
         let logger = Logger(label: "chat-server")
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))

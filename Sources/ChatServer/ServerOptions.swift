@@ -26,6 +26,14 @@ struct ServerOptions: ParsableArguments {
 
     @Option(
         help: """
+            Event-loop threads, which carry the connections (each connection stays on one). \
+            Default: one per core. [env: EVENT_LOOPS]
+            """
+    )
+    var eventLoops: Int = ProcessInfo.processInfo.environment["EVENT_LOOPS"].flatMap(Int.init) ?? System.coreCount
+
+    @Option(
+        help: """
             hummingbird: the chat as a Hummingbird app (the page, /messages, /healthz, \
             /metrics, Socket.IO beside them). nio: Socket.IO alone on the engine's own \
             listener, no page and no HTTP routes, to measure what the app costs \
@@ -137,6 +145,7 @@ struct ServerOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...65535).contains(port) || port == 0 else { throw ValidationError("--port must be 0...65535") }
+        guard (1...1024).contains(eventLoops) else { throw ValidationError("--event-loops must be 1...1024") }
         guard pingInterval > 0, pingTimeout > 0 else { throw ValidationError("ping durations must be positive") }
         guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
         guard maxPollingQueue > 0 else { throw ValidationError("--max-polling-queue must be positive") }

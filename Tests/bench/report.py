@@ -278,7 +278,7 @@ def instructions(results, out):
     out.append("Counted by valgrind's callgrind over the server's whole run, which timing noise does not touch:")
     out.append("`socketio-bench burst` sends 10, then (another run) 110 messages to 20 receivers and the sender; the")
     out.append("difference over the 2,100 extra deliveries. The benchmark command fails when the chat's count")
-    out.append("exceeds its budget (`INSTRUCTIONS_BUDGET`).\n")
+    out.append("exceeds its budget (`INSTRUCTIONS_BUDGET`). Where they go: [docs/performance.md](docs/performance.md).\n")
     out.append("| server | instructions, 10 messages | 110 messages | per delivery | budget |")
     out.append("| --- | --- | --- | --- | --- |")
     for r in rows:

@@ -1,5 +1,5 @@
 """chat-server that cannot listen says why on one line, as a person would, names the flag
-or variable that changes it, and exits non-zero."""
+or variable that changes it, and exits non-zero; and it runs as many event loops as asked."""
 
 import os
 import socket
@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 
 import pytest
+from chat_support import ChatServer
 from conftest import BIN, ROOT
 
 
@@ -52,3 +53,20 @@ def test_a_privileged_port_without_the_right_to_bind_it():
     assert last == (
         "Error: cannot listen on 127.0.0.1:81: ports below 1024 need root or CAP_NET_BIND_SERVICE; choose another with --port or PORT"
     )
+
+
+@pytest.mark.parametrize("loops", [1, 3])
+def test_event_loops_sets_the_threads_that_carry_the_connections(loops):
+    chat = ChatServer("sqlite", EVENT_LOOPS=str(loops))
+    try:
+        pid = chat.server.process.pid
+        names = [open(f"/proc/{pid}/task/{task}/comm").read().strip() for task in os.listdir(f"/proc/{pid}/task")]
+        assert sum(name.startswith("NIO-SGLTN-") for name in names) == loops, names
+    finally:
+        chat.server.stop()
+
+
+def test_event_loops_out_of_range_is_refused():
+    result = subprocess.run([str(BIN / "chat-server")], env=dict(os.environ, EVENT_LOOPS="0"), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "Error: --event-loops must be 1...1024" in result.stderr
