@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark command (not part of the tests): builds in release mode, runs the load
 # generator's scenarios against chat-server (SQLite and a throwaway MariaDB) and against the
-# same chat on python-socketio, and writes BENCHMARKS.md. Takes about twelve minutes.
+# same chat on python-socketio, and writes BENCHMARKS.md. Takes about fifteen minutes.
 # BENCH_QUICK=1 runs every scenario at a small size, to check the command itself.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -155,7 +155,7 @@ def main():
     out.append("\n## The targets\n")
     out.extend(targets(results))
     out.append("\n## Commands\n")
-    out.append("    scripts/bench.sh                     # everything above, about twelve minutes")
+    out.append("    scripts/bench.sh                     # everything above, about fifteen minutes")
     out.append("    socketio-bench idle --connections N --hold S --server-pid PID")
     out.append("    socketio-bench fanout --receivers N --senders S --rate R --duration S --server-pid PID")
     out.append("    socketio-bench burst --receivers N --messages M --rate R          # fixed work, for callgrind")
