@@ -94,3 +94,39 @@ import Testing
         #expect(events[1].first == "welcome")
     }
 }
+
+/// `SocketShard`, the index a broadcast walks: its room members are the sockets themselves,
+/// so one that a recovered session's socket replaced must leave them when it is replaced.
+@Suite struct SocketShardTests {
+    @Test func aSocketThatTakesAnIdTakesOverItsRoomsAlone() async throws {
+        let io = SocketIOServer()
+        let connected = AsyncStream.makeStream(of: SocketIOSocket.self)
+        io.sockets.onConnection { socket in
+            socket.join("lobby")
+            connected.continuation.yield(socket)
+        }
+        let client = try await TestClient.webSocket(to: io)
+        _ = try await client.connect()
+        var sockets = connected.stream.makeAsyncIterator()
+        let old = try #require(await sockets.next())
+        let (lobby, hall) = (BroadcastFilter(rooms: ["lobby"]), BroadcastFilter(rooms: ["hall"]))
+        let reached = try await old.eventLoop.submit { () -> [[ObjectIdentifier]] in
+            let shard = SocketShard(eventLoop: old.eventLoop)
+            shard.add(old)
+            let before = shard.sockets(matching: lobby).map(ObjectIdentifier.init)
+            // The recovered socket, in another room, registered before the old one's cleanup.
+            let restored = RestoredSession(
+                id: old.id, pid: "pid", rooms: RoomMemberships(since: ["hall": 0]), data: .null, missedPackets: [], through: 0
+            )
+            let new = SocketIOSocket(namespace: old.namespace, connection: old.connection, auth: [:], restored: restored)
+            shard.add(new)
+            let replaced = shard.sockets(matching: lobby).map(ObjectIdentifier.init)
+            shard.remove(old)  // the stale cleanup: must leave the new socket in place
+            let kept = shard.sockets(matching: hall).map(ObjectIdentifier.init)
+            return [before, replaced, kept, [ObjectIdentifier(old), ObjectIdentifier(new)]]
+        }.get()
+        #expect(reached[0] == [reached[3][0]])
+        #expect(reached[1] == [])
+        #expect(reached[2] == [reached[3][1]])
+    }
+}

@@ -35,6 +35,9 @@ public final class EngineIOServer: Sendable {
     /// The lock is taken once per HTTP request or WebSocket handshake, never per message.
     private let registry = NIOLockedValueBox(Registry())
 
+    /// Each event loop's WebSocket flush batcher, taken once per connection, not per write.
+    let flushBatchers = EventLoopRegistry { _ in FlushBatcher() }
+
     /// How long a GET sent together with the client's close is still answered with `6`.
     static let clientCloseGrace = TimeAmount.seconds(1)
 
@@ -209,7 +212,7 @@ public final class EngineIOServer: Sendable {
     }
 
     func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead, hostContext: (any Sendable)? = nil) throws {
-        let connection = WebSocketConnection(channel: channel)
+        let connection = WebSocketConnection(channel: channel, batcher: flushBatchers.value(for: channel.eventLoop))
         let target: WebSocketTransportHandler.Target
         switch EngineIORequest(head: head, mountPath: configuration.path).map(route) {
         case .success(.upgrade(let sid)):

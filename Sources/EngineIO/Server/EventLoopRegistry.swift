@@ -4,12 +4,17 @@ import NIOCore
 /// One value per event loop, made on first use: state that the tasks of one loop share
 /// without locks (its WebSocket flush batcher, a namespace's sockets on that loop).
 ///
-/// Entries are keyed by the loop's identity and hold the loop weakly: an entry whose loop
-/// is gone is dropped when the next loop registers, and an identity that a new loop reuses
-/// never finds the old loop's value.
+/// Entries are keyed by the loop's identity and keep the loop for the registry's life, so
+/// that no other loop can take its identity meanwhile; a registry belongs to a server, and
+/// lives no longer than it.
+///
+/// The loop is held strongly on purpose. A weak reference gives the loop a side table, and
+/// then every retain and release of it takes the runtime's slow path: NIO retains a
+/// channel's loop several times per write, and this cost about 1,400 instructions per
+/// broadcast recipient (docs/performance.md).
 public final class EventLoopRegistry<Value: Sendable>: Sendable {
     private struct Entry {
-        weak var loop: (any EventLoop)?
+        let loop: any EventLoop
         let value: Value
     }
 
@@ -31,8 +36,10 @@ public final class EventLoopRegistry<Value: Sendable>: Sendable {
     public func value(for loop: any EventLoop) -> Value {
         state.withLockedValue { state in
             let key = ObjectIdentifier(loop)
-            if let entry = state.entries[key], entry.loop === loop { return entry.value }
-            state.entries = state.entries.filter { $0.value.loop != nil }
+            if let entry = state.entries[key] {
+                assert(entry.loop === loop)  // held, so its identity cannot be reused
+                return entry.value
+            }
             let value = make(loop)
             state.entries[key] = Entry(loop: loop, value: value)
             state.all = state.entries.values.map(\.value)

@@ -11,10 +11,17 @@ final class SocketShard: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     private var sockets: [String: SocketIOSocket] = [:]
-    /// Room members by room, with the offset each joined from, except each socket's own
-    /// room (its id): `sockets` already indexes that one, and a set per connection would
-    /// cost every idle socket memory.
-    private var rooms: [String: [String: UInt64]] = [:]
+    /// Room members by room and socket id, except each socket's own room (its id):
+    /// `sockets` already indexes that one, and a set per connection would cost every idle
+    /// socket memory.
+    private var rooms: [String: [String: Member]] = [:]
+
+    /// A room member: the socket itself, so that a broadcast reaches it without a lookup by
+    /// id per recipient, and the offset it joined from.
+    private struct Member {
+        let socket: SocketIOSocket
+        let since: UInt64
+    }
     /// The offset of the last recoverable packet delivered here. The adapter hands a
     /// namespace's packets to every loop in offset order, so a room joined now takes effect
     /// from the next one: the same point for live delivery and for a recovery replay.
@@ -37,14 +44,18 @@ final class SocketShard: @unchecked Sendable {
 
     func add(_ socket: SocketIOSocket) {
         eventLoop.assertInEventLoop()
-        sockets[socket.id] = socket
-        for (room, since) in socket.memberships.since { addMember(socket.id, to: room, since: since) }
+        // A recovered session's socket takes the id of one whose cleanup may still be
+        // queued: the old socket's memberships go now, as that cleanup will leave them.
+        if let previous = sockets.updateValue(socket, forKey: socket.id), previous !== socket {
+            for room in previous.memberships.since.keys { removeMember(previous.id, from: room) }
+        }
+        for (room, since) in socket.memberships.since { addMember(socket, to: room, since: since) }
     }
 
     func join(_ socket: SocketIOSocket, room: String, since: UInt64) {
         eventLoop.assertInEventLoop()
         guard sockets[socket.id] === socket else { return }
-        addMember(socket.id, to: room, since: since)
+        addMember(socket, to: room, since: since)
     }
 
     func leave(_ socket: SocketIOSocket, room: String) {
@@ -82,9 +93,9 @@ final class SocketShard: @unchecked Sendable {
         return sockets[id]
     }
 
-    private func addMember(_ id: String, to room: String, since: UInt64) {
-        guard room != id else { return }  // a socket's own room is `sockets[id]`
-        rooms[room, default: [:]][id] = since
+    private func addMember(_ socket: SocketIOSocket, to room: String, since: UInt64) {
+        guard room != socket.id else { return }  // a socket's own room is `sockets[id]`
+        rooms[room, default: [:]][socket.id] = Member(socket: socket, since: since)
     }
 
     private func removeMember(_ id: String, from room: String) {
@@ -133,8 +144,8 @@ final class SocketShard: @unchecked Sendable {
     /// left it.
     private func forEachMember(of room: String, at sequence: UInt64?, _ body: (SocketIOSocket) -> Void) {
         if let members = rooms[room] {
-            for (id, since) in members where sequence.map({ $0 >= since }) ?? true {
-                if let socket = sockets[id] { body(socket) }
+            for member in members.values where sequence.map({ $0 >= member.since }) ?? true {
+                body(member.socket)
             }
         }
         if let owner = sockets[room], owner.memberships.isMember(of: room, at: sequence) { body(owner) }

@@ -5,9 +5,8 @@ import NIOCore
 /// `writev` instead of one system call each.
 final class FlushBatcher: @unchecked Sendable {
     // @unchecked Sendable: a batcher serves the connections of one event loop (its key in
-    // `batchers`); `pending`, `scheduled` and the counters are touched only on that loop
-    // (asserted), as are the connections' `flushPending` flags. It does not hold the loop,
-    // so that the registry can drop it with the loop.
+    // `EngineIOServer.flushBatchers`); `pending`, `scheduled` and the counters are touched
+    // only on that loop (asserted), as are the connections' `flushPending` flags.
 
     private var pending: [WebSocketConnection] = []
     /// The other list, swapped with `pending` each tick so neither is reallocated.
@@ -17,14 +16,8 @@ final class FlushBatcher: @unchecked Sendable {
     var packetsWritten = 0
     var bytesWritten = 0
 
-    private init() {}
-
-    private static let batchers = EventLoopRegistry { _ in FlushBatcher() }
-
-    /// The batcher of `eventLoop`. Taken once per connection, not per write.
-    static func forLoop(_ eventLoop: any EventLoop) -> FlushBatcher {
-        batchers.value(for: eventLoop)
-    }
+    /// One per event loop and server: see `EngineIOServer.flushBatchers`.
+    init() {}
 
     func needsFlush(_ connection: WebSocketConnection) {
         let eventLoop = connection.channel.eventLoop

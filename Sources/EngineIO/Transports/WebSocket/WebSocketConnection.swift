@@ -18,9 +18,10 @@ final class WebSocketConnection: @unchecked Sendable {
     /// How long a closing connection waits for the client to close its side.
     static let closeLinger: TimeAmount = .seconds(2)
 
-    init(channel: Channel) {
+    /// `batcher` is the one of the channel's event loop.
+    init(channel: Channel, batcher: FlushBatcher) {
         self.channel = channel
-        self.batcher = FlushBatcher.forLoop(channel.eventLoop)
+        self.batcher = batcher
     }
 
     /// Writes packets as frames; the loop's batcher flushes them with whatever else was
