@@ -58,23 +58,10 @@ public struct ChatHistory: Sendable {
         do {
             let messages = try await read()
             let following: JSONValue = messages.count == limit ? next(messages).map { .number(Double($0.id)) } ?? .null : .null
-            return Self.json(.ok, ["messages": Self.items(messages), .init(nextKey): following])
+            return Self.json(.ok, ["messages": .array(messages.map(\.json)), .init(nextKey): following])
         } catch {
             return Self.json(.serviceUnavailable, ["error": "the database is unavailable"])
         }
-    }
-
-    private static func items(_ messages: [StoredMessage]) -> JSONValue {
-        .array(
-            messages.map { message in
-                [
-                    "id": .number(Double(message.id)),
-                    "username": message.username.map(JSONValue.string) ?? .null,
-                    "content": .string(message.content),
-                    "created_at": .string(message.createdAt),
-                ]
-            }
-        )
     }
 
     static func badRequest(_ message: String) -> HTTPResponse {

@@ -36,7 +36,7 @@ public final class ChatService: Sendable {
             let writer = ChatWriter(
                 store: store, latestID: latestID,
                 publish: { messages, previousID in
-                    namespace.serverSideEmit(Self.committedEvent, [.number(Double(previousID)), .array(messages.map(Self.record(of:)))])
+                    namespace.serverSideEmit(Self.committedEvent, [.number(Double(previousID)), .array(messages.map(\.json))])
                 },
                 broadcast: { messages in
                     namespace.broadcastOperator.local.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
@@ -44,7 +44,7 @@ public final class ChatService: Sendable {
             )
             namespace.onServerSideEmit(Self.committedEvent) { arguments in
                 guard let previousID = arguments.first?.intValue, let records = arguments.dropFirst().first?.arrayValue else { return }
-                let messages = records.compactMap(Self.message(from:))
+                let messages = records.compactMap(StoredMessage.init(json:))
                 guard messages.count == records.count else { return writer.resynchronize() }
                 writer.received(messages, after: Int64(previousID))
             }
@@ -62,10 +62,7 @@ public final class ChatService: Sendable {
     /// object, never as trailing strings: the client would take a trailing string for a
     /// recovery offset.
     static func arguments(for message: StoredMessage) -> [JSONValue] {
-        [
-            .string(message.content), .number(Double(message.id)),
-            ["username": message.username.map(JSONValue.string) ?? .null, "created_at": .string(message.createdAt)],
-        ]
+        [.string(message.content), .number(Double(message.id)), message.metadata]
     }
 
     /// In a cluster, sent to a client when its replay ends and it is in the live chat, with
@@ -74,15 +71,6 @@ public final class ChatService: Sendable {
 
     /// The server-side event that announces a committed batch to the other servers.
     static let committedEvent = "chat:committed"
-
-    static func record(of message: StoredMessage) -> JSONValue {
-        [.number(Double(message.id)), .string(message.content), message.username.map(JSONValue.string) ?? .null, .string(message.createdAt)]
-    }
-
-    static func message(from record: JSONValue) -> StoredMessage? {
-        guard let fields = record.arrayValue, fields.count == 4, let id = fields[0].intValue, case .string(let content) = fields[1] else { return nil }
-        return StoredMessage(id: Int64(id), clientOffset: "", content: content, username: fields[2].stringValue, createdAt: fields[3].stringValue ?? "")
-    }
 
     private func install() {
         let configuration = self.configuration

@@ -1,4 +1,5 @@
 import Testing
+import SocketIO
 
 @testable import Chat
 
@@ -38,5 +39,25 @@ import Testing
         // A trailing string would be taken by the client for its recovery offset.
         let stored = StoredMessage(id: 7, clientOffset: "o", content: "hi", username: "ada", createdAt: "2026-11-30T09:15:02.123Z")
         #expect(ChatService.arguments(for: stored) == ["hi", 7, ["username": "ada", "created_at": "2026-11-30T09:15:02.123Z"]])
+    }
+
+    @Test func aStoredMessageHasOneJSONShape() {
+        let stored = StoredMessage(id: 7, clientOffset: "", content: "hi", username: "ada", createdAt: "2026-11-30T09:15:02.123Z")
+        let anonymous = StoredMessage(id: 8, clientOffset: "", content: "yo", username: nil, createdAt: "2026-11-30T09:15:03.000Z")
+        #expect(stored.json == ["id": 7, "username": "ada", "content": "hi", "created_at": "2026-11-30T09:15:02.123Z"])
+        #expect(anonymous.json["username"] == .null)
+        // What a node announces, another reads back as it was stored.
+        #expect(StoredMessage(json: stored.json) == stored)
+        #expect(StoredMessage(json: anonymous.json) == anonymous)
+        // The event's metadata is the same fields.
+        #expect(ChatService.arguments(for: stored).last == ["username": "ada", "created_at": "2026-11-30T09:15:02.123Z"])
+        for broken: JSONValue in [
+            [7, "hi", "ada", "2026-11-30T09:15:02.123Z"],  // the positional record of old
+            ["id": 7, "content": "hi"],
+            ["id": "7", "username": "ada", "content": "hi", "created_at": "x"],
+            ["id": 7, "username": 1, "content": "hi", "created_at": "x"],
+        ] {
+            #expect(StoredMessage(json: broken) == nil)
+        }
     }
 }
