@@ -20,7 +20,7 @@ final class FlushBatcher: @unchecked Sendable {
     init() {}
 
     func needsFlush(_ connection: WebSocketConnection) {
-        let eventLoop = connection.channel.eventLoop
+        let eventLoop = connection.eventLoop
         eventLoop.assertInEventLoop()
         if !connection.flushPending {
             connection.flushPending = true

@@ -5,10 +5,13 @@ import NIOWebSocket
 /// The write side of one WebSocket, as a session sees it. Its identity tells the session
 /// which of its WebSockets (the active one or an upgrading one) an event came from.
 final class WebSocketConnection: @unchecked Sendable {
-    // @unchecked Sendable: `channel`, `batcher`, `writer` and `closing` are immutable or
-    // atomic; `flushPending` and the writer's context are read and written only on the
-    // channel's event loop, by `writeOnLoop`, `flush` and the loop's `FlushBatcher`.
+    // @unchecked Sendable: `channel`, `eventLoop`, `batcher`, `writer` and `closing` are
+    // immutable or atomic; `flushPending` and the writer's context are read and written only
+    // on the channel's event loop, by `writeOnLoop`, `flush` and the loop's `FlushBatcher`.
     let channel: Channel
+    /// The channel's event loop, kept: asking the channel costs a protocol call and a
+    /// retain and release, on every write to every recipient of a broadcast.
+    let eventLoop: any EventLoop
     private let batcher: FlushBatcher
     /// Where encoded frames enter the pipeline, beneath NIO's frame encoder.
     let writer = EncodedFrameWriter()
@@ -21,6 +24,7 @@ final class WebSocketConnection: @unchecked Sendable {
     /// `batcher` is the one of the channel's event loop.
     init(channel: Channel, batcher: FlushBatcher) {
         self.channel = channel
+        self.eventLoop = channel.eventLoop
         self.batcher = batcher
     }
 
@@ -29,11 +33,11 @@ final class WebSocketConnection: @unchecked Sendable {
     /// event loop the write hops onto it.
     func write(_ packets: some Collection<EngineIOOutboundPacket>) {
         guard !packets.isEmpty else { return }
-        if channel.eventLoop.inEventLoop {
+        if eventLoop.inEventLoop {
             writeOnLoop(packets)
         } else {
             let packets = Array(packets)
-            channel.eventLoop.execute { self.writeOnLoop(packets) }
+            eventLoop.execute { self.writeOnLoop(packets) }
         }
     }
 
@@ -65,7 +69,7 @@ final class WebSocketConnection: @unchecked Sendable {
             self.flush()
             body()
         }
-        if channel.eventLoop.inEventLoop { run() } else { channel.eventLoop.execute(run) }
+        if eventLoop.inEventLoop { run() } else { eventLoop.execute(run) }
     }
 
     /// Sends a close frame with `code` and closes the connection, once.
