@@ -290,3 +290,44 @@ extension RedisAdapterTests {
         #expect(try await bob.events(1)[0] == ["tick", 1])  // no offset: volatile packets are not kept
     }
 }
+
+extension RedisAdapterTests {
+    @Test func aLogReadThatFailsIsRetried() async throws {
+        let (one, two) = (try await node(), try await node())
+        let bob = try await TestClient.webSocket(to: two.io)
+        try await bob.connect()
+        one.io.sockets.emit("n", 0)
+        #expect(try await bob.events(1)[0][1] == 0)
+        let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
+        defer { admin.close() }
+        // Three broadcasts that reach the log and the sequence but no subscriber: the
+        // publishing script, told of a channel nobody listens on.
+        let keys = ClusterKeys(prefix: prefix, namespace: "/")
+        var publish = ["EVAL", RedisAdapter.publishScript, "2", keys.sequence, keys.log, keys.channel + "nobody", "1000"].map { ByteBuffer(string: $0) }
+        for n in 1...3 {
+            let packet = SocketIOPacket(type: .event, data: ["n", .number(Double(n))])
+            publish.append(ClusterMessage(packet: packet, filter: BroadcastFilter(), numbered: true).bytes)
+        }
+        _ = try await admin.send(publish).get()
+
+        // Node two finds them missing while the log cannot be read (a string where the
+        // stream was): its first read fails, and the log is back before the retry.
+        _ = try await admin.send("RENAME", keys.log, keys.log + "away").get()
+        _ = try await admin.send("SET", keys.log, "not a stream").get()
+        let failuresBefore = try await wrongTypeErrors(admin)
+        try #require(two.io.sockets.adapter as? RedisAdapter).resynchronize()
+        while try await wrongTypeErrors(admin) == failuresBefore {
+            try await Task.sleep(for: .milliseconds(5))  // until Redis has refused the read
+        }
+        _ = try await admin.send("DEL", keys.log).get()
+        _ = try await admin.send("RENAME", keys.log + "away", keys.log).get()
+        #expect(try await bob.events(3).map { $0[1] } == [1, 2, 3])
+    }
+
+    /// How many commands Redis refused for a key of the wrong type.
+    func wrongTypeErrors(_ admin: RedisConnection) async throws -> Int {
+        let info = try await admin.send("INFO", "errorstats").get().string ?? ""
+        guard let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("errorstat_WRONGTYPE:") }) else { return 0 }
+        return Int(line.split(separator: "=").last ?? "") ?? 0
+    }
+}

@@ -267,7 +267,8 @@ def test_connection_state_reads_at_a_glance_and_the_page_works_by_keyboard_alone
         page.wait_for_status("connected")
         tab_to("online-count")  # the presence list opens from the keyboard too
         ActionChains(driver).send_keys(Keys.ENTER).perform()
-        assert driver.find_element(By.ID, "online-list").text == "kim (you)"
+        # Filled when the server answers the page's `online` request, sent on connecting.
+        wait_until(lambda: driver.find_element(By.ID, "online-list").text == "kim (you)")
         tab_to("scroller")  # the message list scrolls with the arrow keys once focused
 
         # The server goes away: the page says it is reconnecting, and which attempt it is on.
