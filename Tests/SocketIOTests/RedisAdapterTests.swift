@@ -123,15 +123,22 @@ import Testing
         #expect(try await back.isQuiet(for: .milliseconds(100)))
     }
 
-    @Test func aNodeFillsWhatItsSubscriptionMissedFromTheLog() async throws {
+    /// Nodes one and two, a client of two that heard a first broadcast of one (`n`, 0), and
+    /// a connection to Redis of the test's own.
+    func bobHearingNodeOne() async throws -> (one: Node, two: Node, bob: TestClient, admin: RedisConnection) {
         let (one, two) = (try await node(), try await node())
         let bob = try await TestClient.webSocket(to: two.io)
         try await bob.connect()
         one.io.sockets.emit("n", 0)
         #expect(try await bob.events(1)[0][1] == 0)
-        // Cut every subscriber connection; node one publishes before node two is back.
         let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
-        defer { admin.close() }
+        return (one, two, bob, admin)
+    }
+
+    @Test func aNodeFillsWhatItsSubscriptionMissedFromTheLog() async throws {
+        let (one, two, bob, admin) = try await bobHearingNodeOne()
+        defer { withExtendedLifetime(two) { admin.close() } }
+        // Cut every subscriber connection; node one publishes before node two is back.
         _ = try await admin.send("CLIENT", "KILL", "TYPE", "pubsub").get()
         for index in 1...5 { one.io.sockets.emit("n", .number(Double(index))) }
         #expect(try await bob.events(5).map { $0[1] } == [1, 2, 3, 4, 5])
@@ -293,13 +300,8 @@ extension RedisAdapterTests {
 
 extension RedisAdapterTests {
     @Test func aLogReadThatFailsIsRetried() async throws {
-        let (one, two) = (try await node(), try await node())
-        let bob = try await TestClient.webSocket(to: two.io)
-        try await bob.connect()
-        one.io.sockets.emit("n", 0)
-        #expect(try await bob.events(1)[0][1] == 0)
-        let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
-        defer { admin.close() }
+        let (one, two, bob, admin) = try await bobHearingNodeOne()
+        defer { withExtendedLifetime(one) { admin.close() } }
         // Three broadcasts that reach the log and the sequence but no subscriber: the
         // publishing script, told of a channel nobody listens on.
         let keys = ClusterKeys(prefix: prefix, namespace: "/")
