@@ -157,8 +157,10 @@ where Context.Source == ApplicationRequestContextSource {
         do {
             switch try await value.negotiated.get() {
             case .engineIO:
-                // The engine's handlers carry the connection from here; no task waits on it.
-                return
+                // The engine's handlers carry the connection from here. One WebSocket's task
+                // at a time stays, until none is open: a graceful stop then waits for the
+                // engine's close frames before the process may exit.
+                await engine.holdWhileWebSocketsAreOpen()
             case .http(let http, let watcher):
                 var connection = self
                 connection.responder = responder(for: watcher, remoteAddress: value.channel.remoteAddress)

@@ -75,6 +75,15 @@ extension EngineIOServer {
         try configureWebSocket(channel, head: request.head, hostContext: request.hostContext)
     }
 
+    /// For a host whose graceful stop ends when the tasks of the connections it accepted
+    /// have returned (Hummingbird's): call it from each WebSocket's task once the connection
+    /// is adopted. One such task is held until no WebSocket is open, and the others return
+    /// at once, so the stop waits for the engine's close frames (sent on the host's quiesce
+    /// event) without a task per idle connection.
+    public func holdWhileWebSocketsAreOpen() async {
+        await openWebSockets.hold()
+    }
+
     /// The largest WebSocket frame the server reads: what a host's upgrader is built with.
     public var webSocketMaxFrameSize: Int { max(configuration.maxHttpBufferSize, 1 << 14) }
 

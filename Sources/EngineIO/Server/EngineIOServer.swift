@@ -38,6 +38,9 @@ public final class EngineIOServer: Sendable {
     /// Each event loop's WebSocket flush batcher, taken once per connection, not per write.
     let flushBatchers = EventLoopRegistry { _ in FlushBatcher() }
 
+    /// The open WebSockets, for hosts that stop when their connections' tasks have returned.
+    let openWebSockets = OpenWebSockets()
+
     /// How long a GET sent together with the client's close is still answered with `6`.
     static let clientCloseGrace = TimeAmount.seconds(1)
 

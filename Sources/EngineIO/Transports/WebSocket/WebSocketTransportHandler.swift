@@ -30,6 +30,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        server.openWebSockets.opened()
         guard let target else { return }
         self.target = nil
         switch target {
@@ -40,6 +41,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             let connection = self.connection
             onSessionLoop(session) { $0.upgradeCandidateConnected(connection) }
         }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        server.openWebSockets.closed()  // the channel closed: its pipeline was torn down
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
