@@ -101,7 +101,7 @@ let package = Package(
         .target(
             name: "SocketIORedis",
             dependencies: [
-                "SocketIO", "Redis",
+                "EngineIO", "SocketIO", "Redis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -248,7 +248,7 @@ let package = Package(
         .executableTarget(
             name: "SIOConformance",
             dependencies: [
-                "SocketIO", "EngineIO", "FrameworkHost",
+                "SocketIO", "SocketIORedis", "Redis", "EngineIO", "FrameworkHost",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -297,7 +297,9 @@ let package = Package(
                 "EngineIO",
                 "HTTPCommon",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The cluster without Docker: Debian's redis-server, three chat-server nodes (ports
-# 3001-3003) and Debian's haproxy in front of them on PORT (default 3000), sticky by
-# cookie. Messages go to DATABASE_URL (MySQL/MariaDB) when set; otherwise a throwaway
-# MariaDB is started under .cluster/ (the embedded SQLite store is one process's and
-# cannot be shared). Ctrl-C stops everything it started.
+# 3001-3003) and Debian's haproxy in front of them on PORT (default 3000), in round robin
+# without a cookie (any node serves any session's requests). Messages go to DATABASE_URL
+# (MySQL/MariaDB) when set; otherwise a throwaway MariaDB is started under .cluster/ (the
+# embedded SQLite store is one process's and cannot be shared). Ctrl-C stops everything it started.
 #   scripts/cluster.sh                 # then open http://localhost:3000
 #   NODES=5 scripts/cluster.sh
 set -euo pipefail
@@ -54,7 +54,7 @@ for index in $(seq 1 "$NODES"); do
     DATABASE_URL="$DATABASE_URL" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" PORT="$node_port" HOST=127.0.0.1 \
         "$BIN/chat-server" > "$STATE/chat$index.log" 2>&1 &
     PIDS+=($!)
-    SERVERS+="    server chat$index 127.0.0.1:$node_port check inter 1s cookie chat$index"$'\n'
+    SERVERS+="    server chat$index 127.0.0.1:$node_port check inter 1s"$'\n'
 done
 
 # HAProxy holds two descriptors per connection (the client's and the node's) and wants them
@@ -79,7 +79,6 @@ backend nodes
     option redispatch
     retries 2
     option httpchk GET /healthz
-    cookie SERVERID insert indirect nocache
 $SERVERS
 EOF
 echo "==> haproxy on port $PORT: open http://localhost:$PORT (logs in $STATE)"

@@ -49,7 +49,11 @@ struct ChatServerCommand: AsyncParsableCommand {
         configuration.connectionStateRecovery = recovery
 
         let cluster = try makeCluster()
-        if let cluster { configuration.adapter = cluster.makeAdapter }
+        if let cluster {
+            configuration.adapter = cluster.makeAdapter
+            // Any node serves any session's requests: a balancer needs no sticky sessions.
+            configuration.engineIO.cluster = cluster
+        }
 
         let token = options.chatToken.isEmpty ? nil : options.chatToken
         let io = SocketIOServer(configuration: configuration)

@@ -4,13 +4,17 @@ import FrameworkHost
 import EngineIO
 import Foundation
 import NIOCore
+import NIOPosix
 import SocketIO
+import Redis
+import SocketIORedis
 
 // The server the official socket.io-protocol test suite expects: port 3000 (or `PORT`),
 // pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1,000,000, connectTimeout 1000 ms,
 // any origin. On `/` it emits `auth` with the handshake's auth, answers `message` with
 // `message-back` and `message-with-ack` with an ack, both carrying the same arguments; on
-// `/custom` it emits `auth`.
+// `/custom` it emits `auth`. With `REDIS_URL`, a node of a cluster of them sharing that Redis,
+// which the suite can reach through a balancer without sticky sessions.
 
 
 var configuration = SocketIOConfiguration()
@@ -19,6 +23,14 @@ configuration.engineIO.pingTimeout = .milliseconds(200)
 configuration.engineIO.maxHttpBufferSize = 1_000_000
 configuration.engineIO.cors = .anyOrigin
 configuration.connectTimeout = .milliseconds(1000)
+
+let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisAddress.init(url:)).map {
+    RedisCluster(configuration: RedisCluster.Configuration(address: $0), group: MultiThreadedEventLoopGroup.singleton)
+}
+if let cluster {
+    configuration.adapter = cluster.makeAdapter
+    configuration.engineIO.cluster = cluster
+}
 
 let io = SocketIOServer(configuration: configuration)
 
@@ -44,6 +56,9 @@ io.sockets.onConnection { socket in
 io.of("/custom").onConnection { socket in
     socket.eventLoop.scheduleTask(in: authDelay) { socket.emit("auth", .object(socket.handshake.auth)) }
 }
+
+cluster?.start()
+try await cluster?.ready.get()
 
 let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 3000
 // `--framework nio|hummingbird` (or FRAMEWORK): the engine's own listener, or mounted in a framework.

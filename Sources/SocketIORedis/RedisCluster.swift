@@ -36,7 +36,7 @@ public final class RedisCluster: Sendable {
     /// The configuration the cluster was created with.
     public let configuration: Configuration
     /// This node's name in the cluster, random per process.
-    public let nodeID = (0..<16).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+    public let nodeID: String
     let commands: RedisClient
     private let subscriber: RedisClient
     /// The adapters by the channel each listens on.
@@ -50,11 +50,25 @@ public final class RedisCluster: Sendable {
     private let lastHeartbeat = NIOLockedValueBox<Int64>(0)
     /// A heartbeat has gone through (until then one is tried every fifth of an interval).
     private let hasCounted = NIOLockedValueBox(false)
-    private let keys: ClusterKeys
+    let keys: ClusterKeys
     private let waiters: Waiters
+    /// Where the engine's messages for this node go (`EngineIOClusterBus`).
+    let engineReceiver = NIOLockedValueBox<Receiver?>(nil)
+
+    /// A closure kept in a lock box, wrapped in a struct. A closure stored bare as a generic
+    /// box's value is reabstracted on its way into every `withLockedValue` (which hands the
+    /// value over `inout`) and again on its way back, and the box keeps the wrapped one: each
+    /// access adds two thunks in front of it, so the n-th call runs through 2n of them (a
+    /// profile showed a node spending a quarter of its time there after a minute of traffic,
+    /// and the chain would end by overflowing the stack). A struct's field is not reabstracted.
+    struct Receiver: Sendable {
+        let receive: @Sendable (ByteBuffer) -> Void
+    }
 
     /// A cluster node on `group`'s event loops; `start()` connects it.
     public init(configuration: Configuration, group: any EventLoopGroup) {
+        let nodeID = (0..<16).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+        self.nodeID = nodeID
         self.configuration = configuration
         self.group = group
         let waiters = Waiters()
@@ -74,17 +88,23 @@ public final class RedisCluster: Sendable {
             onConnected: { waiters.connected() }
         )
         let adapters = self.adapters
+        let engineChannel = ClusterKeys(prefix: configuration.keyPrefix, namespace: "").engineChannel(of: nodeID)
+        let engineReceiver = self.engineReceiver
         self.subscriber = RedisClient(
             address: configuration.address, group: group,
             onMessage: { channel, payload in
-                adapters.withLockedValue { $0[channel] }?.received(payload)
+                if channel == engineChannel {
+                    engineReceiver.withLockedValue { $0 }?.receive(payload)
+                } else {
+                    adapters.withLockedValue { $0[channel] }?.received(payload)
+                }
             },
             onConnect: { connection in
                 // Subscribed again after every reconnect, one channel per command so that
                 // each confirmation answers its own command; then each namespace reads
                 // what it missed meanwhile.
                 let all = adapters.withLockedValue { Array($0.values) }
-                let subscribed = all.map { connection.send("SUBSCRIBE", $0.keys.channel).map { _ in () } }
+                let subscribed = ([engineChannel] + all.map(\.keys.channel)).map { connection.send("SUBSCRIBE", $0).map { _ in () } }
                 return EventLoopFuture.andAllSucceed(subscribed, on: connection.eventLoop).map {
                     for adapter in all { adapter.resynchronize() }
                     firstSubscription.succeed()
@@ -96,7 +116,7 @@ public final class RedisCluster: Sendable {
 
     /// Connects to Redis (and keeps reconnecting until `shutdown()`).
     public func start() {
-        waiters.isConnected.withLockedValue { [commands, subscriber] in $0 = { commands.isConnected && subscriber.isConnected } }
+        waiters.isConnected.withLockedValue { [commands, subscriber] in $0 = .init { commands.isConnected && subscriber.isConnected } }
         commands.start()
         subscriber.start()
         let interval = configuration.heartbeatInterval
@@ -209,13 +229,18 @@ public final class RedisCluster: Sendable {
     private final class Waiters: Sendable {
         private let promises = NIOLockedValueBox<[EventLoopPromise<Void>]>([])
         /// Set once both clients exist, so that `connected()` can ask them.
-        let isConnected = NIOLockedValueBox<(@Sendable () -> Bool)?>(nil)
+        let isConnected = NIOLockedValueBox<Check?>(nil)
+
+        /// Wrapped for the reason `Receiver` is.
+        struct Check: Sendable {
+            let check: @Sendable () -> Bool
+        }
 
         func add(_ promise: EventLoopPromise<Void>) { promises.withLockedValue { $0.append(promise) } }
 
         /// One connection came up: wake the waiters if the other is up too.
         func connected() {
-            guard isConnected.withLockedValue({ $0?() }) == true else { return }
+            guard isConnected.withLockedValue({ $0?.check() }) == true else { return }
             for promise in promises.withLockedValue({ promises in defer { promises = [] }; return promises }) { promise.succeed() }
         }
 
@@ -268,4 +293,7 @@ struct ClusterKeys: Sendable {
 
     /// The cluster's heartbeats: node id → milliseconds since 1970.
     var nodes: String { prefix + "#nodes" }
+
+    /// Where the engine's messages for node `node` are published.
+    func engineChannel(of node: String) -> String { prefix + "#eio#" + node }
 }

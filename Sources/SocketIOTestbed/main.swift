@@ -35,7 +35,10 @@ configuration.connectionStateRecovery = recovery
 let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisAddress.init(url:)).map {
     RedisCluster(configuration: RedisCluster.Configuration(address: $0), group: MultiThreadedEventLoopGroup.singleton)
 }
-if let cluster { configuration.adapter = cluster.makeAdapter }
+if let cluster {
+    configuration.adapter = cluster.makeAdapter
+    configuration.engineIO.cluster = cluster  // any node serves any session's requests
+}
 
 /// Serves the files of one folder, for the browser tests.
 struct StaticFiles: HTTPFallbackResponder {

@@ -62,14 +62,15 @@ class RedisServer:
 
 
 class Balancer:
-    """HAProxy in front of the nodes, sticky by cookie (polling needs every request of a
-    session on the node that made it), WebSockets tunnelled."""
+    """HAProxy in front of the nodes, WebSockets tunnelled: round robin without a cookie, so
+    that consecutive requests of one polling session reach different nodes (which forward
+    them to the node that holds it)."""
 
     def __init__(self, ports):
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"
         self.directory = tempfile.mkdtemp(prefix="cluster-haproxy-")
-        servers = "\n".join(f"    server n{i} 127.0.0.1:{port} check inter 500 cookie n{i}" for i, port in enumerate(ports))
+        servers = "\n".join(f"    server n{i} 127.0.0.1:{port} check inter 500" for i, port in enumerate(ports))
         config = f"""global
     maxconn 4000
 defaults
@@ -85,7 +86,6 @@ backend nodes
     balance roundrobin
     option redispatch
     retries 2
-    cookie SERVERID insert indirect nocache
 {servers}
 """
         path = os.path.join(self.directory, "haproxy.cfg")
@@ -104,7 +104,7 @@ backend nodes
 
 class ChatCluster:
     """`count` chat-server nodes on one new MariaDB database and one Redis, and optionally
-    HAProxy in front of them."""
+    HAProxy in front of them, in round robin without a cookie."""
 
     def __init__(self, count=3, balancer=False, **env):
         self.redis = RedisServer()

@@ -95,6 +95,32 @@ def eio_server():
 FRAMEWORKS = ["nio", "hummingbird", "vapor"]
 
 
+class ConformanceCluster:
+    """Three nodes of one conformance server sharing a Redis, one on each host, behind
+    HAProxy in round robin without a cookie: the suite's consecutive requests land on
+    different nodes, and its WebSockets on any."""
+
+    framework = "cluster"
+
+    def __init__(self, executable):
+        from cluster_support import Balancer, RedisServer
+
+        self.redis = RedisServer()
+        self.nodes = [Server(executable, {"FRAMEWORK": framework, "REDIS_URL": self.redis.url}) for framework in FRAMEWORKS]
+        self.balancer = Balancer([node.port for node in self.nodes])
+        self.url = f"http://127.0.0.1:{self.balancer.port}"
+
+    def assert_alive(self):
+        for node in self.nodes:
+            node.assert_alive()
+
+    def stop(self):
+        self.balancer.close()
+        for node in self.nodes:
+            node.stop()
+        self.redis.close()
+
+
 @pytest.fixture(scope="session")
 def conformance_servers():
     """Starts each conformance server on each host once, when a test first asks for it."""
@@ -102,7 +128,10 @@ def conformance_servers():
 
     def server(executable, framework):
         if (executable, framework) not in servers:
-            servers[(executable, framework)] = Server(executable, {"FRAMEWORK": framework})
+            if framework == "cluster":
+                servers[(executable, framework)] = ConformanceCluster(executable)
+            else:
+                servers[(executable, framework)] = Server(executable, {"FRAMEWORK": framework})
         return servers[(executable, framework)]
 
     yield server
@@ -117,9 +146,10 @@ def conformance_eio(request, conformance_servers):
     return conformance_servers("eio-conformance", request.param)
 
 
-@pytest.fixture(params=FRAMEWORKS)
+@pytest.fixture(params=FRAMEWORKS + ["cluster"])
 def conformance_sio(request, conformance_servers):
-    """sio-conformance on one host, in the socket.io-protocol suite's configuration."""
+    """sio-conformance on one host, in the socket.io-protocol suite's configuration, and
+    three of them behind a balancer without sticky sessions."""
     return conformance_servers("sio-conformance", request.param)
 
 

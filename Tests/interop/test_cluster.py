@@ -1,8 +1,9 @@
 """Three chat-server nodes on one MariaDB database and one Redis (Debian's redis-server),
 with the real python-socketio client: one chat across nodes in one global order, readers
 that reconnect with serverOffset to random nodes, a node SIGKILLed mid-traffic, Redis
-restarted mid-traffic, and HAProxy in front (sticky polling, upgrades)."""
+restarted mid-traffic, and HAProxy in front in round robin (polling and upgrades on any node)."""
 
+import asyncio
 import random
 import threading
 import time
@@ -232,10 +233,11 @@ def test_redis_restarted_mid_traffic_every_client_ends_with_every_message_once(c
     check_one_order(cluster, readers, writers)
 
 
-def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
-    """HAProxy with a cookie in front of three nodes: polling-only clients (every request of
-    a session must reach its node), WebSocket-only ones, and clients that start on polling
-    and upgrade carrying the cookie; spread over the nodes, they all chat together."""
+def test_through_haproxy_round_robin_without_cookies_every_transport_chats():
+    """HAProxy in round robin without a cookie in front of three nodes: polling-only clients
+    (whose requests land on every node, and reach the session's node through the one they
+    land on), WebSocket-only ones, and clients that start on polling and upgrade (their
+    WebSocket, too, lands wherever); spread over the nodes, they all chat together."""
     cluster = ChatCluster(count=3, balancer=True)
     try:
         balancer = Node(cluster.balancer.url)
@@ -259,20 +261,90 @@ def test_through_haproxy_polling_sessions_stay_on_their_node_and_upgrade():
         cluster.close()
 
 
+@pytest.mark.parametrize("transports", [None, ["polling"]], ids=["default", "polling"])
+def test_the_asyncio_client_through_round_robin(transports):
+    """python-socketio's AsyncClient (aiohttp keeps connections alive and upgrades on one that
+    carried polling) through HAProxy in round robin without a cookie."""
+    from test_asyncio_client import chat_round_trip
+
+    cluster = ChatCluster(count=3, balancer=True)
+    try:
+        options = {"transports": transports} if transports else {}
+        assert asyncio.run(chat_round_trip(cluster.balancer.url, **options)) == (transports or ["websocket"]) * 2
+    finally:
+        cluster.close()
+
+
+@pytest.mark.browser
+def test_the_official_client_on_each_transport_through_round_robin(browser, static_dir):
+    """The official client in Chromium through HAProxy in round robin without a cookie: the
+    page (polling, then the upgrade), and beside it, in the same browser, a client on polling
+    only and one on WebSocket only; the three chat together."""
+    from test_browser_chat import Page
+
+    cluster = ChatCluster(count=3, balancer=True)
+    try:
+        page = Page(browser(), cluster.balancer.url, "udo")
+        driver = page.driver
+        # Two more clients of the page's own bundle, each keeping what it is sent.
+        driver.execute_script(
+            """
+            window.others = {};
+            for (const [name, transports] of [["polly", ["polling"]], ["wes", ["websocket"]]]) {
+              const socket = io({ transports, forceNew: true, auth: { username: name, serverOffset: 0 } });
+              const seen = [];
+              socket.on("chat message", (text) => seen.push(text));
+              window.others[name] = { socket, seen };
+            }
+            """
+        )
+        for name, transport in (("polly", "polling"), ("wes", "websocket")):
+            wait_until(
+                lambda: driver.execute_script(f"return window.others.{name}.socket.connected"), 10, f"{name} to connect"
+            )
+            assert driver.execute_script(f"return window.others.{name}.socket.io.engine.transport.name") == transport
+        page.send("udo here")
+        for name in ("polly", "wes"):
+            driver.execute_script(
+                f"window.others.{name}.socket.timeout(10000).emit('chat message', '{name} here', '{name}-1', () => {{}})"
+            )
+        everything = ["udo here", "polly here", "wes here"]
+        for name in ("polly", "wes"):
+            wait_until(
+                lambda: sorted(driver.execute_script(f"return window.others.{name}.seen")) == sorted(everything),
+                10,
+                f"{name} to see every message",
+            )
+        assert sorted(text for _, text in page.wait_for_messages(3)) == sorted(everything)
+        # Polly never upgraded (a client that may would have by now), and Wes never polled.
+        assert driver.execute_script("return window.others.polly.socket.io.engine.transport.name") == "polling"
+        assert driver.execute_script("return window.others.wes.socket.io.engine.transports") == ["websocket"]
+    finally:
+        cluster.close()
+
+
 @pytest.mark.browser
 @pytest.mark.chaos
 def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_killed(browser, static_dir):
-    """The official client in Chromium, through HAProxy: two people on two nodes (polling,
-    then the upgrade), and one node SIGKILLed: its page is recovered through the balancer on
+    """The official client in Chromium, through HAProxy in round robin without a cookie: two
+    people on two nodes (polling, then the upgrade, each request on whichever node), and one
+    node SIGKILLed: its page is recovered through the balancer on
     another node and shown exactly what it missed."""
     from selenium.webdriver.common.by import By
     from test_browser_chat import ARTIFACTS, Page
 
     cluster = ChatCluster(count=3, balancer=True)
     try:
+        # Round robin without a cookie: each page's requests land on every node, so where a
+        # session lives is read from the nodes themselves; Bob's must be another than Ada's.
         ada = Page(browser(), cluster.balancer.url, "ada")
-        bob = Page(browser(), cluster.balancer.url, "bob")
-        per_node = [connected_sockets(url) for url in cluster.urls]
+        ada_node = [connected_sockets(url) for url in cluster.urls].index(1)
+        for _ in range(3):
+            bob = Page(browser(), cluster.balancer.url, "bob")
+            per_node = [connected_sockets(url) for url in cluster.urls]
+            if per_node[ada_node] == 1:
+                break
+            bob.driver.quit()
         assert sorted(per_node) == [0, 1, 1], per_node  # one page per node
         for page in (ada, bob):  # polling first, then the upgrade through the balancer
             wait_until(lambda: page.driver.execute_script("return socket.io.engine.transport.name") == "websocket", 10, "the upgrade")
@@ -293,8 +365,6 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
         bob.screenshot("cluster-bob")
 
         # Ada's node dies; Bob goes on; Ada's page reconnects elsewhere and catches up.
-        ada_node = int(ada.driver.get_cookie("SERVERID")["value"][1:])  # HAProxy's stickiness cookie
-        assert ada_node != int(bob.driver.get_cookie("SERVERID")["value"][1:])
         ada_id = ada.driver.execute_script("return socket.id")
         cluster.kill(ada_node)
         for i in range(3):

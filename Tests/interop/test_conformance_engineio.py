@@ -27,11 +27,13 @@ def suite(conformance_eio):
 
 
 @pytest.fixture(
-    params=[(executable, framework) for executable in ("eio-conformance", "sio-conformance") for framework in FRAMEWORKS],
+    params=[(executable, framework) for executable in ("eio-conformance", "sio-conformance") for framework in FRAMEWORKS]
+    + [("sio-conformance", "cluster")],
     ids=lambda param: f"{param[0]}-{param[1]}",
 )
 def any_suite(request, conformance_servers):
-    """Both reference servers on every host, for the cases both suites have."""
+    """Both reference servers on every host, for the cases both suites have, and three
+    sio-conformance nodes behind a balancer without sticky sessions."""
     executable, framework = request.param
     return Suite(conformance_servers(executable, framework), "/engine.io/" if executable == "eio-conformance" else "/socket.io/")
 

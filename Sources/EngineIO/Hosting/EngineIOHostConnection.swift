@@ -63,6 +63,12 @@ public final class EngineIOHostConnection: ChannelInboundHandler, RemovableChann
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// The connection is gone: for the owner's stand-in of a request that another node of
+    /// the cluster holds, when that node says its client went away.
+    func markClosed() {
+        closed()
+    }
+
     private func closed() {
         let watch = state.withLockedValue { state -> Watch? in
             state.closed = true

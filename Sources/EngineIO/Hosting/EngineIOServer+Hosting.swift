@@ -24,7 +24,18 @@ extension EngineIOServer {
         on connection: EngineIOHostConnection,
         body: (_ limit: Int) async throws -> ByteBuffer?
     ) async -> HTTPResponse {
-        let (disposition, cors) = disposition(of: request.head)
+        await respond(to: request, on: connection, body: body, forwarding: true)
+    }
+
+    /// `forwarding` false: the request came from another node of the cluster, which this one
+    /// answers for its own sessions only.
+    func respond(
+        to request: EngineIOHostRequest,
+        on connection: EngineIOHostConnection,
+        body: (_ limit: Int) async throws -> ByteBuffer?,
+        forwarding: Bool
+    ) async -> HTTPResponse {
+        let (disposition, cors) = disposition(of: request.head, forwarding: forwarding)
         let response: HTTPResponse
         switch disposition {
         case .answer(let answer):
@@ -51,6 +62,8 @@ extension EngineIOServer {
             response = await poll(session, on: connection)
         case .post(let session):
             response = await post(to: session, body: body)
+        case .forward(let node):
+            response = await forward(request.head, to: node, on: connection, body: body)
         }
         return EngineIOResponses.withCommonHeaders(response, cors: cors)
     }
@@ -117,6 +130,31 @@ extension EngineIOServer {
         }
         connection.unwatch(token: token)
         return response
+    }
+
+    private func forward(
+        _ head: HTTPRequestHead, to node: String, on connection: EngineIOHostConnection, body: (_ limit: Int) async throws -> ByteBuffer?
+    ) async -> HTTPResponse {
+        guard let forwarder else { return EngineIOResponses.error(.unknownSessionID) }
+        var payload = ByteBuffer()
+        if head.method == .POST {
+            guard let read = try? await body(configuration.maxHttpBufferSize) else { return HTTPResponse(status: .payloadTooLarge) }
+            payload = read
+        }
+        let token = PollResponder.nextToken()
+        let (id, response) = forwarder.forward(
+            head, body: payload, to: node, on: connection.eventLoop, timeout: forwardTimeout(for: head)
+        )
+        // A client that gives up on a held GET: its session, on the owner, hears of it.
+        connection.watch(token: token) { forwarder.requestGone(id, node: node) }
+        let answer = await response.get(or: HTTPResponse(status: .badGateway))
+        connection.unwatch(token: token)
+        return answer
+    }
+
+    /// How long a forwarded request waits for its owner: a GET may be held for a ping interval.
+    func forwardTimeout(for head: HTTPRequestHead) -> TimeAmount {
+        configuration.clusterRequestTimeout + (head.method == .GET ? configuration.pingInterval : .zero)
     }
 
     private func post(to session: EngineIOSession, body: (_ limit: Int) async throws -> ByteBuffer?) async -> HTTPResponse {

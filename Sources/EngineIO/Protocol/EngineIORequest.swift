@@ -49,6 +49,9 @@ struct EngineIORequest: Sendable {
         case poll(sid: String)
         /// A WebSocket that wants to take over an existing polling session.
         case upgrade(sid: String)
+        /// A request (a poll, a post or an upgrade) for a session that the cluster's node
+        /// `node` holds (`EngineIOConfiguration.cluster`).
+        case remote(node: String)
     }
 
     /// Checks the request in the reference server's order and returns its route, or the

@@ -32,6 +32,13 @@ public struct EngineIOConfiguration: Sendable {
     /// `Retry-After`, which the official clients treat as a failed attempt to retry later.
     /// 0 means no limit.
     public var maxSessions: Int = 0
+    /// The bus to the other nodes of a cluster, if the server is one of several behind a
+    /// balancer: with it, any node serves any request of any session, and the balancer
+    /// needs no sticky sessions (see `EngineIOClusterBus`).
+    public var cluster: (any EngineIOClusterBus)? = nil
+    /// How long a request forwarded to the node that holds its session waits for that
+    /// node's answer (a held GET: `pingInterval` longer) before it is answered 504.
+    public var clusterRequestTimeout: TimeAmount = .seconds(10)
     /// Which transports clients may use.
     public var transports: Set<EngineIOTransportKind> = [.polling, .websocket]
     /// Which browser origins may talk to the server.

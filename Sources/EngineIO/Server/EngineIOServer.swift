@@ -41,6 +41,9 @@ public final class EngineIOServer: Sendable {
     /// The open WebSockets, for hosts that stop when their connections' tasks have returned.
     let openWebSockets = OpenWebSockets()
 
+    /// The carrier of other nodes' sessions' requests, in a cluster (`configuration.cluster`).
+    let forwarder: SessionForwarder?
+
     /// How long a GET sent together with the client's close is still answered with `6`.
     static let clientCloseGrace = TimeAmount.seconds(1)
 
@@ -55,6 +58,8 @@ public final class EngineIOServer: Sendable {
         self.delegate = delegate
         self.fallback = fallback
         self.logger = logger
+        self.forwarder = configuration.cluster.map { SessionForwarder(bus: $0, logger: logger) }
+        configuration.cluster?.onReceive { [weak self] message in self?.clusterReceived(message) }
     }
 
     /// How many sessions are open.
@@ -167,10 +172,16 @@ public final class EngineIOServer: Sendable {
 
     // MARK: Routing
 
-    func route(_ request: EngineIORequest) -> Result<EngineIORequest.Route, EngineIORequestError> {
-        request.verify(configuration: configuration) { sid in
+    /// Where `request` goes. With `forwarding` (and a cluster), a session id that names
+    /// another node routes there; without, only this node's sessions are known.
+    func route(_ request: EngineIORequest, forwarding: Bool = true) -> Result<EngineIORequest.Route, EngineIORequestError> {
+        let route = request.verify(configuration: configuration) { sid in
             self.registry.withLockedValue { $0.sessions[sid]?.transport ?? ($0.owedNoops.contains(sid) ? .polling : nil) }
         }
+        if forwarding, case .failure(.unknownSessionID) = route, let sid = request.sid, let node = forwarder?.owner(of: sid) {
+            return .success(.remote(node: node))
+        }
+        return route
     }
 
     /// Whether a new session would go over `maxSessions`, or the server is shutting down
@@ -210,6 +221,7 @@ public final class EngineIOServer: Sendable {
         switch route(request) {
         case .success(.handshake(.websocket)): return !isAtCapacity
         case .success(.upgrade): return true
+        case .success(.remote): return request.transportName == "websocket"
         default: return false
         }
     }
@@ -217,13 +229,15 @@ public final class EngineIOServer: Sendable {
     func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead, hostContext: (any Sendable)? = nil) throws {
         let connection = WebSocketConnection(channel: channel, batcher: flushBatchers.value(for: channel.eventLoop))
         let target: WebSocketTransportHandler.Target
-        switch EngineIORequest(head: head, mountPath: configuration.path).map(route) {
+        switch EngineIORequest(head: head, mountPath: configuration.path).map({ route($0) }) {
         case .success(.upgrade(let sid)):
             guard let session = session(sid) else {
                 connection.close(code: .policyViolation)
                 return
             }
             target = .upgrade(session)
+        case .success(.remote(let node)):
+            target = .relay(node: node, head: head)
         default:
             target = .handshake(
                 EngineIOHandshake(
@@ -249,7 +263,8 @@ public final class EngineIOServer: Sendable {
         on eventLoop: any EventLoop,
         webSocket: WebSocketConnection?
     ) -> EngineIOSession {
-        let id = RandomIdentifier.sessionID()
+        // In a cluster, the id starts with this node's: any node can tell where it lives.
+        let id = (forwarder?.nodeID ?? "") + RandomIdentifier.sessionID()
         let session = EngineIOSession(
             id: id, eventLoop: eventLoop, handshake: handshake, server: self
         )
@@ -267,7 +282,10 @@ public final class EngineIOServer: Sendable {
     /// close frames and answers have been written.
     public func closeAllSessions() async {
         let all = registry.withLockedValue { Array($0.sessions.values) }
-        let written = all.map { $0.session.closeNow(reason: .serverShuttingDown) }
+        var written = all.map { $0.session.closeNow(reason: .serverShuttingDown) }
+        // And the WebSockets relayed for other nodes' sessions: their clients come back
+        // through the balancer to a node that stays.
+        written += forwarder?.closeAllRelays() ?? []
         for future in written { try? await future.get() }
     }
 

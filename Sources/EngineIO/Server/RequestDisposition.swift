@@ -11,6 +11,8 @@ enum RequestDisposition {
     case poll(EngineIOSession)
     /// A POST on a polling session: its body is the payload.
     case post(EngineIOSession)
+    /// A polling request for a session another node holds: sent there, with its body.
+    case forward(node: String)
     /// A CORS preflight.
     case preflight
     /// Not under the Engine.IO path: the host's to answer.
@@ -25,7 +27,10 @@ enum RequestDisposition {
 
 extension EngineIOServer {
     /// Decides what to do with the request `head`, and the CORS headers its answer carries.
-    func disposition(of head: HTTPRequestHead) -> (RequestDisposition, cors: HTTPHeaders) {
+    ///
+    /// With `forwarding` false (a request another node forwarded), a session this node does
+    /// not hold is unknown, whichever node's id it carries.
+    func disposition(of head: HTTPRequestHead, forwarding: Bool = true) -> (RequestDisposition, cors: HTTPHeaders) {
         guard servesHost(of: head) else {
             EngineIOMetrics.refusedHost.increment()
             return (.answer(EngineIOResponses.misdirected()), [:])
@@ -35,7 +40,7 @@ extension EngineIOServer {
         }
         let cors = EngineIOResponses.cors(for: request, policy: configuration.cors)
         if head.method == .OPTIONS { return (.preflight, cors) }
-        switch route(request) {
+        switch route(request, forwarding: forwarding) {
         case .failure(let error):
             return (.answer(EngineIOResponses.error(error)), cors)
         case .success(.handshake) where isAtCapacity:
@@ -46,6 +51,17 @@ extension EngineIOServer {
         case .success(.handshake(.websocket)), .success(.upgrade):
             // The WebSocket upgrader declined this request (a bad Sec-WebSocket-Version, say).
             return (.answer(EngineIOResponses.error(.badRequest)), cors)
+        case .success(.remote(let node)):
+            if request.isWebSocketUpgrade && request.transportName == "websocket" {
+                // The WebSocket upgrader declined this request.
+                return (.answer(EngineIOResponses.error(.badRequest)), cors)
+            }
+            if head.method == .POST, let length = head.headers.first(name: "content-length").flatMap(Int.init),
+                length > configuration.maxHttpBufferSize
+            {
+                return (.answer(HTTPResponse(status: .payloadTooLarge)), cors)
+            }
+            return (.forward(node: node), cors)
         case .success(.poll(let sid)):
             guard let session = session(sid) else {
                 if head.method == .GET, takeOwedNoop(sid) {

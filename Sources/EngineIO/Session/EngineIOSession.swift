@@ -34,8 +34,8 @@ public final class EngineIOSession: @unchecked Sendable {
     private var machine: SessionStateMachine
     private var handler: (any EngineIOSessionHandler)?
     private var pendingPoll: PollResponder?
-    private var webSocket: WebSocketConnection?
-    private var upgradeCandidate: WebSocketConnection?
+    private var webSocket: (any SessionWebSocket)?
+    private var upgradeCandidate: (any SessionWebSocket)?
     private var pingTimer: Scheduled<Void>?
     private var pingTimeoutTimer: Scheduled<Void>?
     private var upgradeTimer: Scheduled<Void>?
@@ -88,7 +88,7 @@ public final class EngineIOSession: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         switch machine.transport {
         case .websocket?:
-            guard webSocket?.channel.isWritable == true else { return false }
+            guard webSocket?.isWritable == true else { return false }
         case .polling?:
             guard pendingPoll != nil else { return false }
         case nil:
@@ -115,7 +115,7 @@ public final class EngineIOSession: @unchecked Sendable {
 
     private var hasRoom: Bool {
         switch machine.transport {
-        case .websocket?: return webSocket?.channel.isWritable ?? true
+        case .websocket?: return webSocket?.isWritable ?? true
         case .polling?: return machine.writeBuffer.count <= configuration.maxPollingQueue / 2
         case nil: return true
         }
@@ -234,7 +234,7 @@ public final class EngineIOSession: @unchecked Sendable {
 
     // MARK: WebSocket
 
-    func webSocketReceived(_ packet: EngineIOInboundPacket, on connection: WebSocketConnection) {
+    func webSocketReceived(_ packet: EngineIOInboundPacket, on connection: any SessionWebSocket) {
         eventLoop.assertInEventLoop()
         if connection === webSocket {
             perform(machine.receive(packet, from: .active))
@@ -244,7 +244,7 @@ public final class EngineIOSession: @unchecked Sendable {
     }
 
     /// A WebSocket opened with this session's id wants to take over from polling.
-    func upgradeCandidateConnected(_ connection: WebSocketConnection) {
+    func upgradeCandidateConnected(_ connection: any SessionWebSocket) {
         eventLoop.assertInEventLoop()
         guard machine.upgradeCandidateConnected() else {
             connection.close(code: .normalClosure)
@@ -257,7 +257,7 @@ public final class EngineIOSession: @unchecked Sendable {
         }
     }
 
-    func webSocketClosed(_ connection: WebSocketConnection, error: Bool) {
+    func webSocketClosed(_ connection: any SessionWebSocket, error: Bool) {
         eventLoop.assertInEventLoop()
         if connection === webSocket {
             webSocket = nil
@@ -337,7 +337,7 @@ public final class EngineIOSession: @unchecked Sendable {
             written.append(webSocket.close(code: action.reason == .serverShuttingDown ? .goingAway : .normalClosure))
         }
         webSocket = nil
-        if action.closeUpgradeCandidate { upgradeCandidate?.close() }
+        if action.closeUpgradeCandidate { upgradeCandidate?.close(code: .normalClosure) }
         upgradeCandidate = nil
         cancelHeartbeat()
         cancelUpgradeTimers()
@@ -371,7 +371,7 @@ public final class EngineIOSession: @unchecked Sendable {
     private func endUpgradeCandidate(closing: Bool) {
         machine.upgradeCandidateEnded()
         cancelUpgradeTimers()
-        if closing { upgradeCandidate?.close() }
+        if closing { upgradeCandidate?.close(code: .normalClosure) }
         upgradeCandidate = nil
     }
 

@@ -20,6 +20,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case discarding
         /// A polling GET is with its session; `token` names it there.
         case polling(EngineIOSession, token: UInt64)
+        /// A request forwarded to the cluster's node `node`, which holds its session.
+        case forwarding(id: UInt64, node: String)
         /// Waiting for the fallback responder.
         case responding
     }
@@ -81,7 +83,7 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .body(var chunk):
             guard case .reading(let head, let kind, var body) = state else { return }
             switch kind {
-            case .post, .fallback:
+            case .post, .fallback, .forward:
                 guard body.readableBytes + chunk.readableBytes <= server.configuration.maxHttpBufferSize else {
                     // Refused without buffering the rest; the connection cannot be reused.
                     state = .discarding
@@ -109,6 +111,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         headTimer = nil
         if case .polling(let session, let token) = state {
             session.eventLoop.execute { session.pollConnectionClosed(token: token) }
+        }
+        if case .forwarding(let id, let node) = state {
+            server.forwarder?.requestGone(id, node: node)
         }
         state = .idle
         context.fireChannelInactive()
@@ -192,6 +197,23 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                     session.postReceived(packets)
                     loop.execute(respond)
                 }
+            }
+        case .forward(let node):
+            guard let forwarder = server.forwarder else {
+                state = .idle
+                write(EngineIOResponses.error(.unknownSessionID), context: context)
+                return
+            }
+            let (id, response) = forwarder.forward(
+                head, body: body, to: node, on: context.eventLoop, timeout: server.forwardTimeout(for: head)
+            )
+            state = .forwarding(id: id, node: node)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            response.whenSuccess { response in
+                let (handler, context) = bound.value
+                guard case .forwarding(let current, _) = handler.state, current == id else { return }
+                handler.state = .idle
+                handler.write(response, context: context)
             }
         case .fallback:
             state = .responding

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import NIOWebSocket
 
 /// The WebSocket transport of one connection, after the HTTP upgrade: it turns frames into
@@ -12,12 +13,16 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         case handshake(EngineIOHandshake)
         /// An existing polling session to upgrade.
         case upgrade(EngineIOSession)
+        /// A session that the cluster's node `node` holds: the WebSocket is relayed there.
+        case relay(node: String, head: HTTPRequestHead)
     }
 
     private let server: EngineIOServer
     private let connection: WebSocketConnection
     private var target: Target?
     private var session: EngineIOSession?
+    /// The owner node and this WebSocket's id there, for a relayed one.
+    private var relay: (node: String, id: UInt64)?
     private var sawError = false
     private var slowConsumerTimer: Scheduled<Void>?
     private var assembler: WebSocketMessageAssembler
@@ -40,6 +45,9 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             self.session = session
             let connection = self.connection
             onSessionLoop(session) { $0.upgradeCandidateConnected(connection) }
+        case .relay(let node, let head):
+            guard let forwarder = server.forwarder else { return }
+            relay = (node, forwarder.openRelay(connection, head: head, to: node))
         }
     }
 
@@ -81,6 +89,11 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     private func received(_ message: WebSocketMessageAssembler.Message, context: ChannelHandlerContext) {
         EngineIOMetrics.bytesIn.increment(by: Int64(message.data.readableBytes))
+        if let relay {
+            // The owner checks and decodes it, as it would have on its own socket.
+            server.forwarder?.relayReceived(relay.id, node: relay.node, binary: message.opcode == .binary, data: message.data)
+            return
+        }
         if message.opcode == .binary {
             deliver(.message(.binary(message.data)))
             return
@@ -143,6 +156,12 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
         if event is ChannelShouldQuiesceEvent, let session {
             _ = session.closeNow(reason: .serverShuttingDown)
         }
+        // A WebSocket relayed for another node's session goes too (1001: the client comes
+        // back through the balancer, to a node that stays, and is recovered there).
+        if event is ChannelShouldQuiesceEvent, relay != nil {
+            connection.close(code: .goingAway)
+            notifySessionClosed()
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -178,6 +197,10 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     }
 
     private func notifySessionClosed() {
+        if let relay {
+            self.relay = nil
+            server.forwarder?.relayClosed(relay.id, node: relay.node, error: sawError)
+        }
         guard let session else { return }
         self.session = nil
         let connection = self.connection
