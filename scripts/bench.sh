@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 
-ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config mariadb-server mariadb-client python3-venv redis-server chromium chromium-driver valgrind
+ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config mariadb-server mariadb-client python3-venv redis-server haproxy chromium chromium-driver valgrind
 ensure_client_bundle
 ulimit -n 20000
 
@@ -31,9 +31,10 @@ MARIADB_DIR="$WORK/mariadb"
 MARIADB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 NODE_PIDS=()
 REDIS_PID=""
+HAPROXY_PID=""
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
-    for pid in "${NODE_PIDS[@]}" $REDIS_PID; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${NODE_PIDS[@]}" $REDIS_PID $HAPROXY_PID; do kill "$pid" 2>/dev/null || true; done
     "$ROOT/scripts/throwaway-mariadb.sh" stop "$MARIADB_DIR" || true
     rm -rf "$WORK"
 }
@@ -67,9 +68,9 @@ bench() {  # label, scenario, options...
 }
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200 PAGE_RUNS=2
+    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200 PAGE_RUNS=2 FORWARD_REQUESTS=200
 else
-    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000 PAGE_RUNS=5
+    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000 PAGE_RUNS=5 FORWARD_REQUESTS=2000
 fi
 SWIFT_ENV=(DATA_DIR="$WORK/sqlite" "$BIN/chat-server")
 
@@ -211,10 +212,53 @@ for _ in 1 2 3; do
     NODE_PORTS+=("$PORT")
     SERVER_PID=""
 done
+# A polling request on a node that does not hold its session, against the same on the node
+# that does: the extra latency of a forward, on a quiet cluster.
+echo "==> swift-cluster-3-nodes: a polling request on the wrong node"
+"$BIN/socketio-bench" forward-latency --port "${NODE_PORTS[0]}" --other-port "${NODE_PORTS[1]}" \
+    --label swift-cluster-3-nodes --requests "$FORWARD_REQUESTS" | tee -a "$RESULTS"
 echo "==> swift-cluster-3-nodes: fanout"
 "$BIN/socketio-bench" fanout --port "${NODE_PORTS[0]}" --more-ports "${NODE_PORTS[1]},${NODE_PORTS[2]}" \
     --server-pid "${NODE_PIDS[0]}" --more-pids "${NODE_PIDS[1]},${NODE_PIDS[2]},$REDIS_PID" \
     --label swift-cluster-3-nodes --receivers 200 --rate 100 --duration "$DURATION" | tee -a "$RESULTS"
+
+# Behind HAProxy, sticky and not: one frontend per node (each client's requests all reach its
+# node, through the same proxy: stickiness at its best) against one frontend in round robin
+# without a cookie (two requests in three land on a node that forwards them, and two
+# upgrades in three are relayed). Receivers polling, then receivers that open over polling
+# and upgrade, as the official clients do; CPU summed over the nodes, Redis and HAProxy.
+BALANCER_PORT=$((PORT + 70))
+{
+    printf 'global\n    maxconn 9000\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n'
+    printf '    timeout server 60s\n    timeout tunnel 1h\n'
+    printf 'frontend roundrobin\n    bind 127.0.0.1:%s\n    default_backend nodes\n' "$BALANCER_PORT"
+    printf 'backend nodes\n    balance roundrobin\n'
+    for index in 0 1 2; do printf '    server n%s 127.0.0.1:%s\n' "$index" "${NODE_PORTS[$index]}"; done
+    for index in 0 1 2; do
+        printf 'frontend sticky%s\n    bind 127.0.0.1:%s\n    default_backend node%s\n' "$index" $((BALANCER_PORT + 1 + index)) "$index"
+        printf 'backend node%s\n    server n%s 127.0.0.1:%s\n' "$index" "$index" "${NODE_PORTS[$index]}"
+    done
+} >"$WORK/haproxy.cfg"
+haproxy -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $BALANCER_PORT), timeout=0.2)" 2>/dev/null && break
+    sleep 0.1
+done
+CLUSTER_PIDS="${NODE_PIDS[1]},${NODE_PIDS[2]},$REDIS_PID,$HAPROXY_PID"
+for transport in polling upgrade; do
+    echo "==> swift-cluster-sticky: fanout, receivers on $transport"
+    "$BIN/socketio-bench" fanout --port $((BALANCER_PORT + 1)) --more-ports "$((BALANCER_PORT + 2)),$((BALANCER_PORT + 3))" \
+        --server-pid "${NODE_PIDS[0]}" --more-pids "$CLUSTER_PIDS" --transport "$transport" \
+        --label swift-cluster-sticky --receivers 200 --rate 100 --duration "$DURATION" | tee -a "$RESULTS"
+    echo "==> swift-cluster-round-robin: fanout, receivers on $transport"
+    "$BIN/socketio-bench" fanout --port "$BALANCER_PORT" --server-pid "${NODE_PIDS[0]}" --more-pids "$CLUSTER_PIDS" \
+        --transport "$transport" --label swift-cluster-round-robin --receivers 200 --rate 100 --duration "$DURATION" | tee -a "$RESULTS"
+done
+kill "$HAPROXY_PID" 2>/dev/null || true
+wait "$HAPROXY_PID" 2>/dev/null || true
+HAPROXY_PID=""
+
 echo "==> swift-cluster-3-nodes: failover"
 "$BIN/socketio-bench" storm --port "${NODE_PORTS[1]}" --receivers-port "${NODE_PORTS[0]}" --kill-pid "${NODE_PIDS[0]}" \
     --reconnect-ports "${NODE_PORTS[1]},${NODE_PORTS[2]}" --server-pid "${NODE_PIDS[1]}" --more-pids "${NODE_PIDS[2]},$REDIS_PID" \

@@ -37,6 +37,10 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
     private weak var delegate: (any BenchClientDelegate)?
     private var context: ChannelHandlerContext?
     private(set) var isConnected = false
+    /// Set for a client that opened its session over polling and upgrades it (as the official
+    /// clients do by default): the WebSocket carries this session id, probes, upgrades, then
+    /// joins the namespace.
+    var upgradeSid: String?
     private static let mask = WebSocketMaskingKey([0x11, 0x22, 0x33, 0x44])
 
     init(index: Int, auth: String, delegate: any BenchClientDelegate) {
@@ -47,6 +51,7 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if upgradeSid != nil { send("2probe") }
     }
 
     /// A string field of the CONNECT answer (`sid`, `pid`).
@@ -69,6 +74,9 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
             send("40" + auth)
         case UInt8(ascii: "2"):
             send("3")
+        case UInt8(ascii: "3") where upgradeSid != nil && String(buffer: text) == "3probe":
+            send("5")
+            send("40" + auth)
         case UInt8(ascii: "4"):
             if !isConnected, text.readableBytes >= 2, text.getInteger(at: text.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "0") {
                 isConnected = true
@@ -136,7 +144,8 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
             var headers = HTTPHeaders()
             headers.add(name: "Host", value: "\(host):\(port)")
             headers.add(name: "Content-Length", value: "0")
-            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path + "?EIO=4&transport=websocket", headers: headers)
+            let sid = client.upgradeSid.map { "&sid=\($0)" } ?? ""
+            let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path + "?EIO=4&transport=websocket" + sid, headers: headers)
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
             return channel.writeAndFlush(HTTPClientRequestPart.end(nil)).map { channel }
         }

@@ -14,7 +14,7 @@ struct SocketIOBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "socketio-bench",
         abstract: "Load generator for Socket.IO v4 chat servers; prints one JSON line per scenario.",
-        subcommands: [Idle.self, Fanout.self, Burst.self, Chat.self, Storm.self, Hostile.self]
+        subcommands: [Idle.self, Fanout.self, Burst.self, Chat.self, Storm.self, Hostile.self, ForwardLatency.self]
     )
 }
 
@@ -47,7 +47,10 @@ struct Target: ParsableArguments {
 }
 
 /// Connects `count` clients, `concurrency` at a time; returns the seconds it took.
-func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGroup) async throws -> Double {
+///
+/// With `upgrading`, each opens its session over polling and upgrades it (the official
+/// clients' default), instead of opening it over WebSocket.
+func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGroup, upgrading: Bool = false) async throws -> Double {
     let started = Load.now()
     let promise = load.loop.makePromise(of: Void.self)
     let sources = target.sources.split(separator: ",").map(String.init)
@@ -66,9 +69,21 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
     while next < count {
         let client = newClients[next]
         let source = sources.isEmpty ? nil : sources[next % sources.count]
-        inFlight.append(
-            BenchClient.connect(host: target.host, port: target.port(for: client.index), path: target.path, client: client, group: group, localAddress: source)
-        )
+        let port = target.port(for: client.index)
+        if upgrading {
+            let sid = SimpleHTTPClient.pollingHandshake(host: target.host, port: port, path: target.path, group: group)
+            inFlight.append(
+                sid.flatMap { sid in
+                    load.loop.submit { client.upgradeSid = sid }.flatMap {
+                        BenchClient.connect(host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source)
+                    }
+                }
+            )
+        } else {
+            inFlight.append(
+                BenchClient.connect(host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source)
+            )
+        }
         next += 1
         if inFlight.count >= target.connectConcurrency {
             for future in inFlight {
@@ -86,11 +101,19 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
 
 /// A one-thread generator with `senders` then `receivers` clients connected: senders are
 /// clients 0..<senders, so that a sender's client index is its sender number. Receivers
-/// poll instead with `polling`; senders are always on WebSocket.
-func startLoad(target: Target, receivers: Int, senders: Int, polling: Bool = false) async throws -> (MultiThreadedEventLoopGroup, Load) {
+/// poll instead with `polling`, or open their sessions over polling and upgrade them with
+/// `upgrading`; senders are always on WebSocket.
+func startLoad(
+    target: Target, receivers: Int, senders: Int, polling: Bool = false, upgrading: Bool = false
+) async throws -> (MultiThreadedEventLoopGroup, Load) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let load = Load(loop: group.next())
     try await load.loop.submit { load.prepare(receivers: receivers, senders: senders) }.get()
+    if upgrading {
+        _ = try await connectAll(load, target: target, count: senders, group: group)
+        _ = try await connectAll(load, target: target, count: receivers, group: group, upgrading: true)
+        return (group, load)
+    }
     guard polling else {
         _ = try await connectAll(load, target: target, count: senders + receivers, group: group)
         return (group, load)
@@ -190,14 +213,17 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Messages per second, all senders together.") var rate = 100.0
     @Option(help: "Seconds of warm-up before measuring.") var warmup = 3.0
     @Option(help: "Seconds measured.") var duration = 10.0
-    @Option(help: "The receivers' transport: websocket or polling (senders use WebSocket).") var transport = "websocket"
+    @Option(help: "The receivers' transport: websocket, polling, or upgrade (polling, then WebSocket; senders use WebSocket).")
+    var transport = "websocket"
 
     func validate() throws {
-        guard ["websocket", "polling"].contains(transport) else { throw ValidationError("--transport is websocket or polling") }
+        guard ["websocket", "polling", "upgrade"].contains(transport) else { throw ValidationError("--transport is websocket, polling or upgrade") }
     }
 
     func run() async throws {
-        let (group, load) = try await startLoad(target: target, receivers: receivers, senders: senders, polling: transport == "polling")
+        let (group, load) = try await startLoad(
+            target: target, receivers: receivers, senders: senders, polling: transport == "polling", upgrading: transport == "upgrade"
+        )
         try await sleepSeconds(1)
         let stats = target.stats
 

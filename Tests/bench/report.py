@@ -63,7 +63,7 @@ def main():
     out.append("| server | receivers | msg/s | delivered/s | latency p50 / p99 / max | lost | duplicates | server CPU per 1,000 delivered |")
     out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
-        if r["scenario"] == "fanout" and not r["server"].startswith("host:"):
+        if r["scenario"] == "fanout" and not r["server"].startswith("host:") and r["server"] not in BALANCED:
             out.append(
                 f"| {r['server']} | {fmt(r['receivers'])} | {fmt(r['rate'], 0)} | {fmt(r['delivered_per_second'], 0)} | "
                 f"{fmt(r['latency_p50_ms'])} / {fmt(r['latency_p99_ms'])} / {fmt(r['latency_max_ms'])} ms | {fmt(r['lost_total'])} | "
@@ -94,6 +94,8 @@ def main():
                 f"| {r['server']} | {fmt(r['clients'])} | {fmt(r['seconds_until_all_caught_up'])} s | {fmt(r['resumed_sessions'])} | "
                 f"{fmt(r['missed_total'])} | {fmt(r['duplicates_total'])} | {fmt(r['server_cpu_seconds'])} |"
             )
+
+    balanced(results, out)
 
     out.append("\n## The durable chat path (50 senders, 4 messages in flight each)\n")
     out.append("| server | store | acked msg/s | ack latency p50 / p99 / max | server CPU s |")
@@ -162,6 +164,7 @@ def main():
     out.append("    floor-broadcaster --port P                                          # the fan-out floor")
     out.append("    socketio-bench chat --senders S --window W --duration S --server-pid PID")
     out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID")
+    out.append("    socketio-bench forward-latency --port OWNER --other-port NODE --requests N")
     out.append("    socketio-bench hostile --observers N --repeats R --server-pid PID")
     out.append("    Tests/bench/page_first_paint.py --server BIN --data-dir DIR --port P --bundle FILE --messages N --runs R\n")
     out.append("Raw results (one JSON line per scenario):\n")
@@ -233,6 +236,37 @@ def targets(results):
         ok = maria["acked_per_second"] >= 5000
         lines.append(f"- Durable path on MariaDB ≥ 5,000 msg/s: {maria['acked_per_second']:,.0f} acked/s, {verdict(ok)}.")
     return lines
+
+
+BALANCED = ("swift-cluster-sticky", "swift-cluster-round-robin")
+
+
+def balanced(results, out):
+    """Three nodes behind HAProxy, sticky (a frontend per node) against round robin without a
+    cookie (requests forwarded, upgrades relayed), and a request's cost on the wrong node."""
+    rows = [r for r in results if r["scenario"] == "fanout" and r["server"] in BALANCED]
+    latency = [r for r in results if r["scenario"] == "forward_latency"]
+    if not rows and not latency:
+        return
+    out.append("\n## Several nodes behind a balancer, sticky and not (200 receivers, 100 msg/s)\n")
+    out.append("Sticky: one HAProxy frontend per node, so every request of a client reaches its node. Round")
+    out.append("robin: one frontend, no cookie, so two polling requests in three reach a node that forwards")
+    out.append("them, and two upgrades in three are relayed. CPU: the three nodes, Redis and HAProxy.\n")
+    out.append("| balancer | receivers on | delivered/s | latency p50 / p99 / max | lost | duplicates | CPU per 1,000 delivered |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        out.append(
+            f"| {r['server'].removeprefix('swift-cluster-')} | {r.get('transport', '?')} | {fmt(r['delivered_per_second'], 0)} | "
+            f"{fmt(r['latency_p50_ms'])} / {fmt(r['latency_p99_ms'])} / {fmt(r['latency_max_ms'])} ms | {fmt(r['lost_total'])} | "
+            f"{fmt(r['duplicates_total'])} | {fmt(r['server_cpu_ms_per_1000_delivered'])} ms |"
+        )
+    for r in latency:
+        out.append(
+            f"\nA polling POST on the session's node against the same POST on another node, which forwards it "
+            f"({fmt(r['requests'])} each, in turns, {fmt(r['failures'])} failed): p50 {fmt(r['direct_p50_ms'], 3)} against "
+            f"{fmt(r['forwarded_p50_ms'], 3)} ms, p99 {fmt(r['direct_p99_ms'], 3)} against {fmt(r['forwarded_p99_ms'], 3)} ms: "
+            f"**{fmt(r['extra_p50_ms'], 3)} ms more at p50, {fmt(r['extra_p99_ms'], 3)} ms at p99**."
+        )
 
 
 def floor_cpu(results, server):
