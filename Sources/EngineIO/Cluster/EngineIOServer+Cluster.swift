@@ -26,20 +26,12 @@ extension EngineIOServer {
             adoptRemoteWebSocket(head, key: .init(node: node, id: id), forwarder: forwarder)
         case .webSocketReceived(let node, let id, let sequence, let binary, let data):
             guard let (socket, session) = forwarder.remoteWebSocket(.init(node: node, id: id)) else { return }
-            let packet: EngineIOInboundPacket
-            if !socket.accepts(sequence) {
-                // The bus lost one of the client's messages: the session cannot go on as if
-                // it had it (an event, an ack). Ended, the client reconnects and recovers.
-                _ = forwarder.forgetRemoteWebSocket(socket.key)
-                socket.close(code: .unexpectedServerError)
-                session.eventLoop.execute { session.webSocketClosed(socket, error: true) }
-                return
-            } else if binary {
-                packet = .message(.binary(data))
-            } else if let text = String(validating: data.readableBytesView, as: UTF8.self) {
-                packet = EngineIOInboundPacket(text: text[...])
-            } else {
-                socket.close(code: .dataInconsistentWithMessage)
+            // A gap: the bus lost one of the client's messages, and the session cannot go on
+            // as if it had it (an event, an ack). Ended, the client reconnects and recovers.
+            // Text that is not UTF-8 ends it as on this node's own socket.
+            let inOrder = socket.accepts(sequence)
+            guard inOrder, let packet = EngineIOInboundPacket(webSocketMessage: data, binary: binary) else {
+                socket.close(code: inOrder ? .dataInconsistentWithMessage : .unexpectedServerError)
                 session.eventLoop.execute { session.webSocketClosed(socket, error: true) }
                 return
             }

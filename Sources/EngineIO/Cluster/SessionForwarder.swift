@@ -162,9 +162,9 @@ final class SessionForwarder: Sendable {
                     targets: [.init(id: lastID, sequence: lastSequence), target], packets: packets
                 )
             case .webSocketBroadcast(var targets, let lastPackets)? where lastPackets == packets:
-                merged[merged.count - 1] = .probe(from: "", relays: [])  // drop the reference before the append
+                merged.removeLast()  // so that `targets` is the only reference, appended in place
                 targets.append(target)
-                merged[merged.count - 1] = .webSocketBroadcast(targets: targets, packets: packets)
+                merged.append(.webSocketBroadcast(targets: targets, packets: packets))
             default:
                 merged.append(envelope)
             }

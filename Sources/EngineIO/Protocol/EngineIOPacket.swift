@@ -49,6 +49,18 @@ public enum EngineIOInboundPacket: Sendable, Hashable {
     /// Anything that does not parse.
     case invalid
 
+    /// Decodes one WebSocket message: a binary one is a binary message as is, a text one a
+    /// packet. Nil for text that is not UTF-8, which closes the WebSocket with 1007.
+    init?(webSocketMessage data: ByteBuffer, binary: Bool) {
+        if binary {
+            self = .message(.binary(data))
+        } else if let text = String(validating: data.readableBytesView, as: UTF8.self) {
+            self.init(text: text[...])
+        } else {
+            return nil
+        }
+    }
+
     /// Decodes a text packet (a WebSocket text frame, or one part of a polling payload).
     public init(text: Substring) {
         guard let first = text.utf8.first, let type = EngineIOPacketType(rawValue: first) else {

@@ -94,15 +94,11 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
             server.forwarder?.relayReceived(relay.id, node: relay.node, binary: message.opcode == .binary, data: message.data)
             return
         }
-        if message.opcode == .binary {
-            deliver(.message(.binary(message.data)))
-            return
-        }
-        guard let text = String(validating: message.data.readableBytesView, as: UTF8.self) else {
+        guard let packet = EngineIOInboundPacket(webSocketMessage: message.data, binary: message.opcode == .binary) else {
             closeWithError(.dataInconsistentWithMessage, context: context)
             return
         }
-        deliver(EngineIOInboundPacket(text: text[...]))
+        deliver(packet)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
