@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 import socketio
 from chat_support import ChatClient, connected_sockets
 from cluster_support import ChatCluster, RedisServer
@@ -339,12 +340,15 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
         # session lives is read from the nodes themselves; Bob's must be another than Ada's.
         ada = Page(browser(), cluster.balancer.url, "ada")
         ada_node = [connected_sockets(url) for url in cluster.urls].index(1)
-        for _ in range(3):
+        for _ in range(6):
             bob = Page(browser(), cluster.balancer.url, "bob")
             per_node = [connected_sockets(url) for url in cluster.urls]
             if per_node[ada_node] == 1:
                 break
             bob.driver.quit()
+            # A page load makes the same number of requests each time: one more through the
+            # balancer shifts the rotation, so the next page's handshake lands elsewhere.
+            requests.get(cluster.balancer.url + "/healthz", timeout=5)
         assert sorted(per_node) == [0, 1, 1], per_node  # one page per node
         for page in (ada, bob):  # polling first, then the upgrade through the balancer
             wait_until(lambda: page.driver.execute_script("return socket.io.engine.transport.name") == "websocket", 10, "the upgrade")
