@@ -246,8 +246,9 @@ import Testing
         let sid = try handshake(on: channel)
         let session = try #require(recorder.sessions.last)
         #expect(Outcome(session.whenWritable()).succeeded)  // nothing queued
-        for i in 0..<3 { session.send(.text("m\(i)")) }  // over half the queue's bound
-        let waiting = Outcome(session.whenWritable())
+        session.send(.text("m0"))
+        let waiting = Outcome(session.whenWritable())  // one piece per GET
+        for i in 1..<3 { session.send(.text("m\(i)")) }  // a producer that did not wait
         loop.run()
         #expect(waiting.value == nil)
         #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: channel)?.body == "4m0\u{1e}4m1\u{1e}4m2")
@@ -401,6 +402,28 @@ import Testing
         try socket.writeInbound(clientFrame(opcode: 0x1, Array("4upgraded".utf8)))
         #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("4upgraded".utf8)])
         #expect(try get("EIO=4&transport=polling&sid=\(sid)", on: polling)?.body == #"{"code":3,"message":"Bad request"}"#)
+    }
+
+    /// The upgrade timeout closes a WebSocket that has not sent `2probe`, as the reference
+    /// does; a probed one waits for `5` past it (its client has stopped polling and waits for
+    /// its last GET's response, which a slow link can make last longer than the timeout).
+    @Test func aProbedUpgradeIsNotTimedOut() throws {
+        let polling = try connection()
+        let sid = try handshake(on: polling)
+        let idle = try connection()
+        _ = try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: idle)
+        loop.advanceTime(by: .seconds(10))
+        #expect(serverFrames(try outbound(idle)).map(\.0) == [0x8])  // closed
+        let socket = try connection()
+        _ = try upgrade("EIO=4&transport=websocket&sid=\(sid)", on: socket)
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("2probe".utf8)))
+        #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("3probe".utf8)])
+        loop.advanceTime(by: .seconds(12))  // past its timeout, before the first ping
+        #expect(try outbound(socket).isEmpty)
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("5".utf8)))
+        try socket.writeInbound(clientFrame(opcode: 0x1, Array("4late".utf8)))
+        #expect(serverFrames(try outbound(socket)).map(\.1) == [Array("4late".utf8)])
+        #expect(recorder.closeReasons.isEmpty)
     }
 
     /// aiohttp (python-socketio's AsyncClient) reuses one keep-alive connection for the

@@ -212,6 +212,22 @@ import Testing
         #expect(connectCandidate(&machine))  // another attempt may follow
     }
 
+    /// The upgrade timeout ends a candidate that was never probed; once `3probe` is out the
+    /// official client has paused polling for good, and only `5` on that WebSocket lets it go
+    /// on, however long its last GET takes to arrive.
+    @Test func theUpgradeTimeoutEndsOnlyACandidateNotProbedYet() {
+        var machine = Machine(transport: .polling)
+        #expect(!machine.upgradeTimeoutElapsed())  // no candidate
+        #expect(connectCandidate(&machine))
+        #expect(machine.upgradeTimeoutElapsed())
+        machine.upgradeCandidateEnded()
+        #expect(connectCandidate(&machine))
+        #expect(machine.receive(.ping("probe"), from: .upgradeCandidate) == .answerProbe)
+        #expect(!machine.upgradeTimeoutElapsed())
+        #expect(machine.receive(.upgrade, from: .upgradeCandidate) == .completeUpgrade(rejectPendingPoll: false, flush: []))
+        #expect(!machine.upgradeTimeoutElapsed())  // upgraded
+    }
+
     @Test func aCandidateThatGoesAwayLeavesPollingInCharge() {
         var machine = Machine(transport: .polling)
         #expect(connectCandidate(&machine))

@@ -145,8 +145,11 @@ def test_the_official_client_cut_off_mid_replay_is_recovered_and_rejoins(browser
     from tcp_proxy import CuttableProxy
 
     rows = 1200
-    # The replay takes ~8 s over this link: the cut, due after 60 rows (~0.5 s), comes in
-    # its middle even on a machine busy enough to delay the test by seconds.
+    # The replay takes ~8 s over this link: the cut, due once rows arrive over the WebSocket
+    # (the server hands a polling client one page per GET, so the client upgrades after at
+    # most one), comes in its middle even on a machine busy enough to delay the test by
+    # seconds. On the WebSocket the server sees the cut at once; a polling session whose
+    # GET was answered before the cut would wait for its heartbeat, and not be recovered.
     proxy = CuttableProxy(chat.server.port, bytes_per_second=12_000)
     try:
         page = Page(browser(), proxy.url, "ada")
@@ -158,7 +161,12 @@ def test_the_official_client_cut_off_mid_replay_is_recovered_and_rejoins(browser
         finally:
             bob.close()
         page.toggle()  # back: sent everything after the newest id the page holds
-        wait_until(lambda: len(page.messages()) >= 60, 15, "60 replayed messages")
+        # The client names the WebSocket as soon as it has sent `5`; rows arriving after
+        # that came over it, so the server has completed the upgrade.
+        upgraded = "return window.socket.connected && window.socket.io.engine.transport.name === 'websocket'"
+        wait_until(lambda: page.driver.execute_script(upgraded), 15, "the upgrade")
+        upgraded_at = len(page.messages())
+        wait_until(lambda: len(page.messages()) > max(upgraded_at, 59), 15, "rows over the WebSocket")
         shown_at_cut = len(page.messages())
         assert shown_at_cut < rows, "the replay ended before the cut"
         # The bundle's private fields are minified (its `_pid` is not there to read): a

@@ -8,7 +8,11 @@ public struct EngineIOConfiguration: Sendable {
     public var pingInterval: TimeAmount = .milliseconds(25_000)
     /// How long the server waits for the pong before it closes the session.
     public var pingTimeout: TimeAmount = .milliseconds(20_000)
-    /// How long a client may take between opening the WebSocket and completing an upgrade.
+    /// How long a client may take between opening the WebSocket and probing it (`2probe`):
+    /// past it the WebSocket is closed and the session stays on polling. A probed upgrade is
+    /// not timed out: its client has paused polling and sends `5` once its last poll's
+    /// response has arrived, which a slow link can delay past any timeout, and closing the
+    /// WebSocket then would leave it neither polling nor upgraded. The heartbeat bounds it.
     public var upgradeTimeout: TimeAmount = .milliseconds(10_000)
     /// How long a server-closed polling session waits for the GET that carries its `1`.
     public var closeTimeout: TimeAmount = .milliseconds(30_000)

@@ -99,11 +99,13 @@ public final class EngineIOSession: @unchecked Sendable {
     }
 
     /// Completes when the transport has room for more: the WebSocket is back under
-    /// `maxOutboundBytes`, or a polling client has collected its queue down to half of
-    /// `maxPollingQueue`. Fails with `EngineIOSessionClosedError` if the session ends first.
+    /// `maxOutboundBytes`, or a polling client has fetched everything queued for it. Fails
+    /// with `EngineIOSessionClosedError` if the session ends first.
     ///
     /// A producer of a long stream, such as a history replay, waits on it between pieces, so
-    /// that one client reading slowly cannot make the server buffer without bound.
+    /// that one client reading slowly cannot make the server buffer without bound. A polling
+    /// client takes one piece per GET: what one response carries, and what its client must
+    /// read before it can poll again or complete an upgrade, stays one piece long.
     public func whenWritable() -> EventLoopFuture<Void> {
         guard eventLoop.inEventLoop else { return eventLoop.flatSubmit { self.whenWritable() } }
         if machine.isClosed { return eventLoop.makeFailedFuture(EngineIOSessionClosedError()) }
@@ -116,7 +118,7 @@ public final class EngineIOSession: @unchecked Sendable {
     private var hasRoom: Bool {
         switch machine.transport {
         case .websocket?: return webSocket?.isWritable ?? true
-        case .polling?: return machine.writeBuffer.count <= configuration.maxPollingQueue / 2
+        case .polling?: return machine.writeBuffer.isEmpty
         case nil: return true
         }
     }
@@ -252,7 +254,7 @@ public final class EngineIOSession: @unchecked Sendable {
         }
         upgradeCandidate = connection
         upgradeTimer = eventLoop.scheduleTask(in: configuration.upgradeTimeout) {
-            guard self.upgradeCandidate === connection else { return }
+            guard self.upgradeCandidate === connection, self.machine.upgradeTimeoutElapsed() else { return }
             self.endUpgradeCandidate(closing: true)
         }
     }

@@ -266,6 +266,20 @@ struct SessionStateMachine {
         return true
     }
 
+    /// `upgradeTimeout` elapsed since the candidate connected. Returns whether to end it.
+    ///
+    /// Only a candidate that has not been probed is ended, as the reference ends it: its
+    /// client has not stopped polling yet and goes on without the upgrade. One that was sent
+    /// `3probe` is kept. Its client has paused polling for good and sends `5` once the
+    /// response to its last GET has arrived, which over a slow link can take longer than
+    /// the timeout; ended then, the official client neither upgrades nor polls again and
+    /// hangs until its own heartbeat gives up, 45 s later (the reference strands it so). The
+    /// heartbeat bounds the wait here too: a client that stops answering pings is closed.
+    func upgradeTimeoutElapsed() -> Bool {
+        guard case .open(let open) = state else { return false }
+        return open.upgrade == .connected
+    }
+
     /// The upgrading WebSocket closed, or took too long: the session stays on polling.
     mutating func upgradeCandidateEnded() {
         switch state {
