@@ -44,10 +44,11 @@ import Testing
 
     let bus = InProcessBus()
 
-    func node(_ id: String, pingInterval: TimeAmount = .seconds(25)) async throws -> Node {
+    func node(_ id: String, pingInterval: TimeAmount = .seconds(25), slowConsumerTimeout: TimeAmount = .seconds(10)) async throws -> Node {
         var configuration = EngineIOConfiguration()
         configuration.cluster = bus.node(id)
         configuration.pingInterval = pingInterval
+        configuration.slowConsumerTimeout = slowConsumerTimeout
         let echo = Echo()
         let server = EngineIOServer(configuration: configuration, delegate: echo)
         let channel = try await server.bind(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton)
@@ -165,16 +166,59 @@ import Testing
     /// A session on `a` upgraded through `b`: the client's WebSocket. With `echoed`, a message
     /// has gone there and back, so the upgrade is complete on both nodes.
     func relayedSession(owner a: Node, front b: Node, echoed: Bool = true) async throws -> RawClient {
+        try await relayedSessionAndID(owner: a, front: b, echoed: echoed).socket
+    }
+
+    func relayedSessionAndID(owner a: Node, front b: Node, echoed: Bool = true) async throws -> (sid: String, socket: RawClient) {
         let sid = try await handshake(on: a)
         let socket = try await RawClient.connect(port: b.port)
         #expect(try await socket.upgrade("EIO=4&transport=websocket&sid=\(sid)"))
         try await socket.send("2probe")
         #expect(try await socket.frame() == .text("3probe"))
         try await socket.send("5")
-        guard echoed else { return socket }
+        guard echoed else { return (sid, socket) }
         try await socket.send("4one")
         #expect(try await socket.frame() == .text("4one"))
-        return socket
+        return (sid, socket)
+    }
+
+    /// A relayed client that stops reading holds its session's producers back as a client of
+    /// the owner's own sockets does: the front reports its socket's backlog to the owner.
+    @Test(.timeLimit(.minutes(1))) func aRelayedClientThatReadsSlowlyHoldsItsProducersBack() async throws {
+        let (a, b) = (try await node("aaaa"), try await node("bbbb", slowConsumerTimeout: .seconds(60)))
+        let (sid, socket) = try await relayedSessionAndID(owner: a, front: b)
+        let session = try #require(a.server.session(sid))
+        try await socket.setReading(false)
+        // Volatile packets go while the front's socket has room. Each of these is larger than
+        // its bound (`maxOutboundBytes`): its backlog comes and goes as the kernel's buffers
+        // take them, then stays once they are full. The owner hears of both: the producer
+        // waits, and goes on only when the client reads again.
+        let chunk = EngineIOOutboundPacket.message(.text(String(repeating: "x", count: 1 << 20)))
+        var blocked: EventLoopFuture<Void>?
+        for _ in 0..<200 where blocked == nil {
+            if try await session.eventLoop.submit({ session.sendIfWritable(chunk) }).get() { continue }
+            let waiting = try await session.eventLoop.submit { session.whenWritable() }.get()
+            // A wait that the kernel's buffers end at once is not the one looked for.
+            if await !Self.succeeds(waiting, within: .milliseconds(500)) { blocked = waiting }
+        }
+        let waiting = try #require(blocked, "the owner never heard that the client stopped reading")
+        try await socket.setReading(true)
+        try await waiting.get()  // the front's backlog drained: the producer goes on
+        #expect(try await session.eventLoop.submit { session.sendIfWritable(chunk) }.get())
+        #expect(a.server.sessionCount == 1)
+    }
+
+    /// Whether `future` succeeds within `timeout`.
+    static func succeeds(_ future: EventLoopFuture<Void>, within timeout: TimeAmount) async -> Bool {
+        let race = future.eventLoop.makePromise(of: Bool.self)
+        let settled = NIOLockedValueBox(false)
+        let settle: @Sendable (Bool) -> Void = { value in
+            if settled.withLockedValue({ was in defer { was = true }; return !was }) { race.succeed(value) }
+        }
+        future.whenComplete { settle((try? $0.get()) != nil) }
+        let timer = future.eventLoop.scheduleTask(in: timeout) { settle(false) }
+        defer { timer.cancel() }
+        return (try? await race.futureResult.get()) ?? false
     }
 
     @Test func aNodeThatStopsClosesTheWebSocketsItRelays() async throws {
@@ -247,6 +291,7 @@ import Testing
             .webSocketOpened(from: "aaaa", id: 8, head: head),
             .webSocketReceived(from: "aaaa", id: 8, sequence: 3, binary: true, data: ByteBuffer(bytes: [1, 2])),
             .webSocketClosed(from: "aaaa", id: 8, error: true),
+            .webSocketWritability(from: "aaaa", id: 8, writable: false),
             .webSocketWrite(id: 8, sequence: 4, packets: [.message(.text("a")), .message(.binary(ByteBuffer(bytes: [3])))]),
             .webSocketClose(id: 8, code: 1001),
             .webSocketBroadcast(targets: [.init(id: 1, sequence: 5), .init(id: 9, sequence: 2)], packets: [.message(.text("all"))]),

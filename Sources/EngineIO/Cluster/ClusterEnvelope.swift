@@ -21,6 +21,10 @@ enum ClusterEnvelope: Equatable, Sendable {
     case webSocketReceived(from: String, id: UInt64, sequence: UInt64, binary: Bool, data: ByteBuffer)
     /// Front → owner: WebSocket `id` closed (`error`: without a clean close).
     case webSocketClosed(from: String, id: UInt64, error: Bool)
+    /// Front → owner: WebSocket `id`'s backlog crossed its bound (`writable` false) or went
+    /// back under it, so that the owner's producers wait for the client as they would for
+    /// one of its own sockets.
+    case webSocketWritability(from: String, id: UInt64, writable: Bool)
     /// Owner → front: packets to write on WebSocket `id`, in order; the `sequence`th such
     /// message (from 1). A relay that sees a number skipped (the bus lost a message) closes,
     /// so that the client reconnects and is recovered instead of missing packets unaware.
@@ -40,7 +44,7 @@ enum ClusterEnvelope: Equatable, Sendable {
 
     private enum Kind: UInt8 {
         case request = 1, requestGone, response, webSocketOpened, webSocketReceived, webSocketClosed, webSocketWrite, webSocketClose, probe
-        case batch, webSocketBroadcast
+        case batch, webSocketBroadcast, webSocketWritability
     }
 
     /// A relayed WebSocket and the number of a write to it.
@@ -53,7 +57,8 @@ enum ClusterEnvelope: Equatable, Sendable {
     var sender: String? {
         switch self {
         case .request(let from, _, _, _), .requestGone(let from, _), .webSocketOpened(let from, _, _),
-            .webSocketReceived(let from, _, _, _, _), .webSocketClosed(let from, _, _), .probe(let from, _):
+            .webSocketReceived(let from, _, _, _, _), .webSocketClosed(let from, _, _), .webSocketWritability(let from, _, _),
+            .probe(let from, _):
             from
         case .response, .webSocketWrite, .webSocketBroadcast, .webSocketClose, .batch:
             nil
@@ -103,6 +108,11 @@ enum ClusterEnvelope: Equatable, Sendable {
             buffer.writeField(from)
             buffer.writeInteger(id)
             buffer.writeInteger(UInt8(error ? 1 : 0))
+        case .webSocketWritability(let from, let id, let writable):
+            buffer.writeInteger(Kind.webSocketWritability.rawValue)
+            buffer.writeField(from)
+            buffer.writeInteger(id)
+            buffer.writeInteger(UInt8(writable ? 1 : 0))
         case .webSocketWrite(let id, let sequence, let packets):
             buffer.writeInteger(Kind.webSocketWrite.rawValue)
             buffer.writeInteger(id)
@@ -173,6 +183,11 @@ enum ClusterEnvelope: Equatable, Sendable {
                 let error = buffer.readInteger(as: UInt8.self)
             else { return nil }
             self = .webSocketClosed(from: from, id: id, error: error == 1)
+        case .webSocketWritability:
+            guard let from = buffer.readStringField(), let id = buffer.readInteger(as: UInt64.self),
+                let writable = buffer.readInteger(as: UInt8.self)
+            else { return nil }
+            self = .webSocketWritability(from: from, id: id, writable: writable == 1)
         case .webSocketWrite:
             guard let id = buffer.readInteger(as: UInt64.self), let sequence = buffer.readInteger(as: UInt64.self),
                 let packets = buffer.readPackets()

@@ -37,6 +37,10 @@ extension EngineIOServer {
             }
             EngineIOMetrics.packetsIn.increment()
             session.eventLoop.execute { session.webSocketReceived(packet, on: socket) }
+        case .webSocketWritability(let node, let id, let writable):
+            guard let (socket, session) = forwarder.remoteWebSocket(.init(node: node, id: id)) else { return }
+            socket.writabilityChanged(writable)
+            session.eventLoop.execute { session.webSocketWritabilityChanged() }
         case .webSocketClosed(let node, let id, let error):
             guard let (socket, session) = forwarder.forgetRemoteWebSocket(.init(node: node, id: id)) else { return }
             session.eventLoop.execute { session.webSocketClosed(socket, error: error) }

@@ -14,6 +14,7 @@ final class RemoteWebSocket: SessionWebSocket {
     private let sent = ManagedAtomic<UInt64>(0)
     /// The number of the client's last message received (on the bus's thread).
     private let received = ManagedAtomic<UInt64>(0)
+    private let writable = ManagedAtomic(true)
 
     init(key: SessionForwarder.RemoteKey, forwarder: SessionForwarder, eventLoop: any EventLoop) {
         self.key = key
@@ -53,6 +54,13 @@ final class RemoteWebSocket: SessionWebSocket {
         received.compareExchange(expected: sequence - 1, desired: sequence, ordering: .relaxed).exchanged
     }
 
-    /// The front's own socket applies the outbound limit (and drops a slow client there).
-    var isWritable: Bool { true }
+    /// The front's socket's writability, as the front last reported it (a bus hop late): the
+    /// session's producers (`whenWritable`, volatile packets) wait for a relayed client as for
+    /// one of this node's sockets. The front's socket drops a client that stays slow.
+    var isWritable: Bool { writable.load(ordering: .relaxed) }
+
+    /// The front reported a change (on the bus's thread; the session reads it on its loop).
+    func writabilityChanged(_ isWritable: Bool) {
+        writable.store(isWritable, ordering: .relaxed)
+    }
 }

@@ -243,6 +243,13 @@ final class SessionForwarder: Sendable {
         send(.webSocketReceived(from: nodeID, id: id, sequence: sequence, binary: binary, data: data), to: node)
     }
 
+    /// The relayed WebSocket's backlog crossed its bound, or went back under it: its owner
+    /// hears of it, so that its producers wait for this client as for one of its own.
+    func relayWritabilityChanged(_ id: UInt64, node: String, writable: Bool) {
+        guard state.withLockedValue({ $0.relays[id] != nil }) else { return }
+        send(.webSocketWritability(from: nodeID, id: id, writable: writable), to: node)
+    }
+
     func relayClosed(_ id: UInt64, node: String, error: Bool) {
         guard state.withLockedValue({ $0.relays.removeValue(forKey: id) }) != nil else { return }
         send(.webSocketClosed(from: nodeID, id: id, error: error), to: node)

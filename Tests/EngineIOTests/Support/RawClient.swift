@@ -24,7 +24,7 @@ final class RawClient: Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = unwrapInboundIn(data)
-            inbox.withLockedValue { $0.writeBuffer(&buffer) }
+            _ = inbox.withLockedValue { $0.writeBuffer(&buffer) }
             wake()
         }
         func channelInactive(context: ChannelHandlerContext) {
@@ -87,6 +87,15 @@ final class RawClient: Sendable {
     }
 
     var isClosed: Bool { collector.closed.withLockedValue { $0 } }
+
+    /// Stops reading from the socket, so that the kernel's buffers fill and then the server's
+    /// backlog grows, as behind a client that reads slowly; or reads again.
+    func setReading(_ reading: Bool) async throws {
+        try await channel.setOption(ChannelOptions.autoRead, value: reading).get()
+    }
+
+    /// How many bytes have come in and not been taken by `response()` or `frame()` yet.
+    var unreadBytes: Int { collector.inbox.withLockedValue { $0.readableBytes } }
 
     /// Sends a request; with `wait` false, returns at once (read the answer with `response()`).
     func request(_ method: String, _ query: String, body: String = "") async throws {

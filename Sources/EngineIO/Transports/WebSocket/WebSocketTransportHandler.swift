@@ -114,6 +114,7 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if let session { onSessionLoop(session) { $0.webSocketWritabilityChanged() } }
+        if let relay { server.forwarder?.relayWritabilityChanged(relay.id, node: relay.node, writable: context.channel.isWritable) }
         if context.channel.isWritable {
             slowConsumerTimer?.cancel()
             slowConsumerTimer = nil
