@@ -5,9 +5,9 @@ import SocketIO
 /// for. The origin encodes the packet once; each node rebuilds its frame without parsing
 /// JSON, appending the offset Redis gave it (`EncodedSocketIOPacket(encodedText:…)`).
 ///
-/// Layout (integers big-endian): version `1`; flags (bit 0: the text awaits an offset;
-/// bit 1: volatile);
-/// the rooms and the excepted rooms, each a `UInt16` count of `UInt32`-length strings; the
+/// Layout (integers big-endian): version `2`; flags (bit 0: the text awaits an offset;
+/// bit 1: volatile); the origin, the sending node's id as a `UInt8`-length string and the
+/// broadcast's serial number there (`UInt64`); the rooms and the excepted rooms, each a `UInt16` count of `UInt32`-length strings; the
 /// text as a `UInt32`-length string; the attachments, a `UInt16` count of `UInt32`-length
 /// byte strings. Redis is shared with other programs and deployments, so reading checks
 /// every length against what is left.
@@ -19,11 +19,20 @@ struct ClusterMessage: Equatable, Sendable {
     var attachments: [ByteBuffer]
     var awaitsOffset: Bool
     var volatile: Bool
+    /// Who sent it: the node, and the broadcast's serial number there. A node that delivered
+    /// its own broadcast without Redis's answer (the command timed out, but Redis may have
+    /// run it) knows it again when it comes back on the subscription.
+    var origin: Origin
 
-    static let version: UInt8 = 1
+    struct Origin: Hashable, Sendable {
+        var node: String
+        var serial: UInt64
+    }
+
+    static let version: UInt8 = 2
 
     /// The message for `packet`, encoded once; `numbered`: it will get an offset.
-    init(packet: SocketIOPacket, filter: BroadcastFilter, numbered: Bool) {
+    init(packet: SocketIOPacket, filter: BroadcastFilter, numbered: Bool, origin: Origin) {
         let encoded = SocketIOPacketEncoder.encode(packet)
         var text = encoded.encodedText
         // Only an event's argument list can take an offset (as `encode(_:offset:)`).
@@ -32,11 +41,15 @@ struct ClusterMessage: Equatable, Sendable {
         self.init(
             rooms: filter.rooms.sorted(), except: filter.except.sorted(), text: text,
             attachments: encoded.encodedAttachments, awaitsOffset: takesOffset,
-            volatile: filter.volatile
+            volatile: filter.volatile, origin: origin
         )
     }
 
-    init(rooms: [String], except: [String], text: ByteBuffer, attachments: [ByteBuffer], awaitsOffset: Bool, volatile: Bool = false) {
+    init(
+        rooms: [String], except: [String], text: ByteBuffer, attachments: [ByteBuffer], awaitsOffset: Bool, volatile: Bool = false,
+        origin: Origin
+    ) {
+        self.origin = origin
         self.volatile = volatile
         self.rooms = rooms
         self.except = except
@@ -60,6 +73,9 @@ struct ClusterMessage: Equatable, Sendable {
     func write(to buffer: inout ByteBuffer) {
         buffer.writeInteger(Self.version)
         buffer.writeInteger(UInt8(awaitsOffset ? 1 : 0) | UInt8(volatile ? 2 : 0))
+        buffer.writeInteger(UInt8(origin.node.utf8.count))
+        buffer.writeString(origin.node)
+        buffer.writeInteger(origin.serial)
         for list in [rooms, except] {
             buffer.writeInteger(UInt16(list.count))
             for room in list {
@@ -84,7 +100,10 @@ struct ClusterMessage: Equatable, Sendable {
 
     /// Reads a message; nil for anything malformed or of another version.
     init?(reading buffer: inout ByteBuffer) {
-        guard buffer.readInteger(as: UInt8.self) == Self.version, let flags = buffer.readInteger(as: UInt8.self) else { return nil }
+        guard buffer.readInteger(as: UInt8.self) == Self.version, let flags = buffer.readInteger(as: UInt8.self),
+            let nodeLength = buffer.readInteger(as: UInt8.self), let node = buffer.readString(length: Int(nodeLength)),
+            let serial = buffer.readInteger(as: UInt64.self)
+        else { return nil }
         var lists: [[String]] = []
         for _ in 0..<2 {
             guard let count = buffer.readInteger(as: UInt16.self) else { return nil }
@@ -104,6 +123,9 @@ struct ClusterMessage: Equatable, Sendable {
             attachments.append(bytes)
         }
         guard buffer.readableBytes == 0 else { return nil }
-        self.init(rooms: lists[0], except: lists[1], text: text, attachments: attachments, awaitsOffset: flags & 1 == 1, volatile: flags & 2 == 2)
+        self.init(
+            rooms: lists[0], except: lists[1], text: text, attachments: attachments, awaitsOffset: flags & 1 == 1, volatile: flags & 2 == 2,
+            origin: Origin(node: node, serial: serial)
+        )
     }
 }

@@ -23,7 +23,10 @@ import SocketIO
 ///
 /// **Redis away.** A broadcast that cannot be published is still delivered to this node's
 /// sockets, without an offset (it cannot be recovered); nodes keep serving their sockets
-/// and catch up on the log when Redis is back. Sessions are written again on reconnect.
+/// and catch up on the log when Redis is back. Sessions are written again on reconnect. A
+/// command that timed out may have run all the same: each broadcast carries its origin (the
+/// node and a serial number), so one delivered here for want of an answer is not delivered
+/// again when Redis publishes it after all.
 final class RedisAdapter: SocketIOAdapter {
     let keys: ClusterKeys
     private let cluster: RedisCluster
@@ -37,7 +40,43 @@ final class RedisAdapter: SocketIOAdapter {
         /// The sessions of this node's connected sockets, by pid, as last written.
         var connected: [String: String] = [:]
         var refresh: RepeatedTask?
+        /// The serial number of this node's next broadcast.
+        var nextSerial: UInt64 = 1
+        /// This node's broadcasts sent to Redis and neither answered nor seen on the
+        /// subscription yet.
+        var unconfirmed: Set<UInt64> = []
+        /// Those of them delivered here when Redis did not answer, with when to forget them
+        /// (by then Redis has run the command or never will): seen on the subscription after
+        /// all, they are not delivered again.
+        var deliveredUnanswered: Set<UInt64> = []
+        var forgetDeliveredUnanswered = CircularBuffer<(serial: UInt64, at: NIODeadline)>()
+
+        /// Whether this node's own broadcast `serial`, come back from Redis, is still to be
+        /// delivered here.
+        mutating func ownBroadcastArrived(_ serial: UInt64) -> Bool {
+            unconfirmed.remove(serial)
+            return deliveredUnanswered.remove(serial) == nil
+        }
+
+        /// The broadcasts `serials` got no answer from Redis: returns those to deliver here
+        /// now (not seen on the subscription meanwhile).
+        mutating func unanswered(_ serials: Range<UInt64>, now: NIODeadline) -> [Int] {
+            while let first = forgetDeliveredUnanswered.first, first.at <= now {
+                deliveredUnanswered.remove(forgetDeliveredUnanswered.removeFirst().serial)
+            }
+            var deliver: [Int] = []
+            for (index, serial) in serials.enumerated() where unconfirmed.remove(serial) != nil {
+                deliveredUnanswered.insert(serial)
+                forgetDeliveredUnanswered.append((serial, now + RedisAdapter.unansweredMemory))
+                deliver.append(index)
+            }
+            return deliver
+        }
     }
+
+    /// How long a broadcast delivered without Redis's answer is remembered: far longer than
+    /// a command can wait in Redis or on the wire before it runs.
+    static let unansweredMemory = TimeAmount.seconds(60)
 
     /// Gate, buffer and local delivery change together under this lock, so that every
     /// event loop is handed the namespace's packets in number order.
@@ -85,7 +124,16 @@ final class RedisAdapter: SocketIOAdapter {
     func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, recoverable: Bool, onlyOn eventLoop: (any EventLoop)?) {
         guard !packets.isEmpty else { return }
         let numbered = recoverable && recovery != nil
-        let messages = packets.map { ClusterMessage(packet: $0, filter: filter, numbered: numbered) }
+        let serials = state.withLockedValue { state in
+            let first = state.nextSerial
+            state.nextSerial += UInt64(packets.count)
+            state.unconfirmed.formUnion(first..<state.nextSerial)
+            return first..<state.nextSerial
+        }
+        let node = cluster.nodeID
+        let messages = zip(packets, serials).map { packet, serial in
+            ClusterMessage(packet: packet, filter: filter, numbered: numbered, origin: .init(node: node, serial: serial))
+        }
         let sent: EventLoopFuture<RESPValue>
         if numbered {
             var arguments = ["EVAL", Self.publishScript, "2", keys.sequence, keys.log, keys.channel, String(recovery!.maxBufferedPackets)]
@@ -104,10 +152,17 @@ final class RedisAdapter: SocketIOAdapter {
             sent = last
         }
         let host = self.host
-        sent.whenFailure { [state] _ in
-            // Redis is away: this node's sockets still get the packets, unnumbered.
-            state.withLockedValue { _ in
-                host.deliverLocally(messages.map { $0.packet(offset: nil) }, filter: filter, onlyOn: eventLoop)
+        sent.whenComplete { [state] result in
+            state.withLockedValue { state in
+                guard case .failure = result else {
+                    state.unconfirmed.subtract(serials)
+                    return
+                }
+                // Redis is away, or slow: this node's sockets still get the packets that
+                // the subscription has not brought meanwhile, unnumbered.
+                let unanswered = state.unanswered(serials, now: .now())
+                guard !unanswered.isEmpty else { return }
+                host.deliverLocally(unanswered.map { messages[$0].packet(offset: nil) }, filter: filter, onlyOn: eventLoop)
             }
         }
     }
@@ -137,7 +192,7 @@ final class RedisAdapter: SocketIOAdapter {
             pending.promise.fail(SocketIOClusterTimeout(received: pending.answers.count, expected: pending.expected))
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + request.jsonText).whenFailure { [pendingRequests] error in
+        cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + ClusterJSON.text(request)).whenFailure { [pendingRequests] error in
             pendingRequests.withLockedValue { $0.removeValue(forKey: id) }?.promise.fail(error)
         }
         return try await promise.futureResult.get()
@@ -153,7 +208,7 @@ final class RedisAdapter: SocketIOAdapter {
                 // A broadcast with acks: each answer as it comes, and the count at once.
                 let packet = SocketIOPacket(type: .event, namespace: host.namespace, data: .array(request["data"]?.arrayValue ?? []))
                 let respond: @Sendable (JSONValue) -> Void = { [cluster, keys] reply in
-                    _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + reply.jsonText)
+                    _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + ClusterJSON.text(reply))
                 }
                 let count = await host.sendWithAck(packet, filter: Self.filter(request)) { respond(["ack": .array($0)]) }
                 respond(["count": .number(Double(count))])
@@ -167,7 +222,7 @@ final class RedisAdapter: SocketIOAdapter {
             case nil:
                 return
             }
-            _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + JSONValue.object(reply).jsonText)
+            _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + ClusterJSON.text(.object(reply)))
         }
     }
 
@@ -184,7 +239,7 @@ final class RedisAdapter: SocketIOAdapter {
                 "op": "ack", "data": packet.data ?? [], "rooms": .array(filter.rooms.sorted().map(JSONValue.string)),
                 "except": .array(filter.except.sorted().map(JSONValue.string)),
             ]
-            _ = cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + request.jsonText)
+            _ = cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + ClusterJSON.text(request))
         }
         collector.report(count: await host.sendWithAck(packet, filter: filter) { collector.add($0) })
         let result = await collector.result
@@ -259,7 +314,7 @@ final class RedisAdapter: SocketIOAdapter {
     }
 
     func serverSideEmit(_ arguments: [JSONValue]) {
-        _ = cluster.send("PUBLISH", keys.channel, "event:\(cluster.nodeID):" + JSONValue.array(arguments).jsonText)
+        _ = cluster.send("PUBLISH", keys.channel, "event:\(cluster.nodeID):" + ClusterJSON.text(.array(arguments)))
     }
 
     /// A message from the subscription: `<number>:<message>`, number 0 for none; a
@@ -270,7 +325,7 @@ final class RedisAdapter: SocketIOAdapter {
         if payload.readableBytesView.starts(with: "event:".utf8) {
             let text = String(buffer: payload).dropFirst("event:".count)
             guard let colon = text.firstIndex(of: ":"), text[..<colon] != cluster.nodeID,
-                let arguments = (try? JSONParser.parse(String(text[text.index(after: colon)...])))?.arrayValue
+                let arguments = ClusterJSON.parse(text[text.index(after: colon)...])?.arrayValue
             else { return }
             host.receivedServerSideEvent(arguments)
             return
@@ -278,7 +333,7 @@ final class RedisAdapter: SocketIOAdapter {
         for kind in ["request:", "response:"] where payload.readableBytesView.starts(with: kind.utf8) {
             // `request:<from node>:<id>:<JSON>`, `response:<to node>:<id>:<JSON>`.
             let parts = String(buffer: payload).split(separator: ":", maxSplits: 3).map(String.init)
-            guard parts.count == 4, let body = try? JSONParser.parse(parts[3]) else { return }
+            guard parts.count == 4, let body = ClusterJSON.parse(parts[3]) else { return }
             if kind == "request:" {
                 if parts[1] != cluster.nodeID, let request = body.objectValue { answer(request, id: parts[2], to: parts[1]) }
             } else if parts[1] == cluster.nodeID {
@@ -325,6 +380,12 @@ final class RedisAdapter: SocketIOAdapter {
                     let messageFilter = message.filter
                     if let sequence {
                         state.buffer?.appendNumbered(sequence: sequence, packet: packet, filter: messageFilter, now: now)
+                    }
+                    if message.origin.node == cluster.nodeID, !state.ownBroadcastArrived(message.origin.serial) {
+                        // Delivered here already, unnumbered, when Redis did not answer (see
+                        // `broadcast`): kept for recovery (a socket that was away then gets
+                        // it), not sent twice to the sockets that got it.
+                        continue
                     }
                     if filter != messageFilter { flush() }
                     filter = messageFilter

@@ -15,10 +15,10 @@ import Testing
         let io: SocketIOServer
         let cluster: RedisCluster
 
-        init(redis: RedisTestServer, prefix: String) async throws {
+        init(redis: RedisTestServer, prefix: String, commandTimeout: TimeAmount = .seconds(1)) async throws {
             var settings = RedisCluster.Configuration(address: RedisAddress(host: "127.0.0.1", port: redis.port))
             settings.keyPrefix = prefix
-            settings.commandTimeout = .seconds(1)
+            settings.commandTimeout = commandTimeout
             let cluster = RedisCluster(configuration: settings, group: MultiThreadedEventLoopGroup.singleton)
             var configuration = SocketIOConfiguration()
             configuration.connectionStateRecovery = ConnectionStateRecovery()
@@ -27,6 +27,10 @@ import Testing
             io.sockets.onConnection { socket in
                 socket.on("join") { event in
                     if case .string(let room)? = event.arguments.first { socket.join(room) }
+                    event.ack?()
+                }
+                socket.on("keep") { event in
+                    socket.data = ["avatar": .binary(ByteBuffer(bytes: [0, 1, 255]))]
                     event.ack?()
                 }
             }
@@ -90,6 +94,8 @@ import Testing
     @Test func aSessionIsRecoveredOnAnotherNode() async throws {
         let (one, two) = (try await node(), try await node())
         let (ada, answer, offset) = try await clientInTheLobby(of: one, hearing: one)
+        try await ada.send(#"422["keep"]"#)
+        #expect(try await ada.nextText() == "432[]")
         try await ada.cut()
         two.io.sockets.to("lobby").emit("news", "missed")
         two.io.sockets.to("elsewhere").emit("news", "not for ada")
@@ -97,6 +103,10 @@ import Testing
         let again = try await back.connect(auth: ["pid": answer["pid"]!, "offset": offset])
         #expect(again["sid"] == answer["sid"])
         #expect(try await back.events(1)[0].prefix(2) == ["news", "missed"])
+        // Its data came with it, bytes and all (node one, if it has not let go of the socket
+        // yet, answers with the same data, across nodes too).
+        let data = try await two.io.sockets.broadcastOperator.fetchSockets().map(\.data)
+        #expect(!data.isEmpty && data.allSatisfy { $0 == ["avatar": .binary(ByteBuffer(bytes: [0, 1, 255]))] })
         one.io.sockets.to("lobby").emit("news", "live")  // its room came with it
         #expect(try await back.events(1)[0].prefix(2) == ["news", "live"])
         // The client comes back once more, to node one, while node two still holds its
@@ -146,6 +156,28 @@ import Testing
         #expect(try await bob.events(1)[0][1] == 6)
     }
 
+    /// A broadcast whose answer from Redis comes after the command timeout was run all the
+    /// same: its node delivered it to its sockets for want of the answer, and does not
+    /// deliver it again when it comes back on the subscription; the other nodes get it once.
+    @Test func aBroadcastWhoseAnswerTimesOutIsDeliveredOnceOnItsNode() async throws {
+        let one = try await Node(redis: redis, prefix: prefix, commandTimeout: .milliseconds(300))
+        let two = try await node()
+        let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
+        try await ada.connect()
+        try await bob.connect()
+        let admin = try await RedisConnection.connect(host: "127.0.0.1", port: redis.port, group: MultiThreadedEventLoopGroup.singleton).get()
+        defer { admin.close() }
+        // Redis is busy for longer than the timeout: the broadcast, queued behind on the same
+        // connection, times out here, and is run and published when Redis wakes.
+        _ = one.cluster.send("DEBUG", "SLEEP", "1")
+        one.io.sockets.emit("n", "late")
+        #expect(try await ada.events(1) == [["n", "late"]])  // for want of the answer, unnumbered
+        _ = try await admin.send("PING").get()  // awake again: "late" was published meanwhile
+        one.io.sockets.emit("n", "next")
+        #expect(try await ada.events(1).map { $0[1] } == ["next"])  // not "late" a second time
+        #expect(try await bob.events(2).map { $0[1] } == ["late", "next"])
+    }
+
     @Test func whileRedisIsAwayEachNodeServesItsOwnAndAfterwardsTheClusterResumes() async throws {
         let (one, two) = (try await node(), try await node())
         let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
@@ -174,6 +206,10 @@ extension RedisAdapterTests {
         for index in 0..<5 { one.io.sockets.serverSideEmit("tick", [.number(Double(index))]) }
         var inbox = events.makeAsyncIterator()
         for index in 0..<5 { #expect(await inbox.next() == [.number(Double(index))]) }
+        // Bytes cross too: JSON has none, so they travel beside it.
+        let bytes: JSONValue = ["raw": .binary(ByteBuffer(bytes: [0, 1, 254, 255]))]
+        one.io.sockets.serverSideEmit("tick", [bytes])
+        #expect(await inbox.next() == [bytes])
 
         let (ada, bob) = (try await TestClient.webSocket(to: one.io), try await TestClient.webSocket(to: two.io))
         try await ada.connect()
@@ -308,7 +344,7 @@ extension RedisAdapterTests {
         var publish = ["EVAL", RedisAdapter.publishScript, "2", keys.sequence, keys.log, keys.channel + "nobody", "1000"].map { ByteBuffer(string: $0) }
         for n in 1...3 {
             let packet = SocketIOPacket(type: .event, data: ["n", .number(Double(n))])
-            publish.append(ClusterMessage(packet: packet, filter: BroadcastFilter(), numbered: true).bytes)
+            publish.append(ClusterMessage(packet: packet, filter: BroadcastFilter(), numbered: true, origin: .init(node: "elsewhere", serial: 1)).bytes)
         }
         _ = try await admin.send(publish).get()
 
