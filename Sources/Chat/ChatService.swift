@@ -23,6 +23,7 @@ public final class ChatService: Sendable {
     public let writer: ChatWriter
     let io: SocketIOServer
     private let logger: Logger
+    private let delivery: any ChatDelivery
 
     /// Connects the chat to `io`'s main namespace. `latestID` is the store's highest id.
     public init(io: SocketIOServer, store: any MessageStore, latestID: Int64, configuration: ChatConfiguration = .init(), logger: Logger = Logger(label: "chat")) {
@@ -30,31 +31,9 @@ public final class ChatService: Sendable {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        let room = configuration.room
-        if configuration.clustered {
-            let namespace = io.sockets
-            let writer = ChatWriter(
-                store: store, latestID: latestID,
-                publish: { messages, previousID in
-                    namespace.serverSideEmit(Self.committedEvent, [.number(Double(previousID)), .array(messages.map(\.json))])
-                },
-                broadcast: { messages in
-                    namespace.broadcastOperator.local.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
-                }
-            )
-            namespace.onServerSideEmit(Self.committedEvent) { arguments in
-                guard let previousID = arguments.first?.intValue, let records = arguments.dropFirst().first?.arrayValue else { return }
-                let messages = records.compactMap(StoredMessage.init(json:))
-                guard messages.count == records.count else { return writer.resynchronize() }
-                writer.received(messages, after: Int64(previousID))
-            }
-            namespace.onClusterResumed { writer.resynchronize() }
-            self.writer = writer
-        } else {
-            self.writer = ChatWriter(store: store, latestID: latestID) { messages in
-                io.to(room).emit("chat message", batch: messages.map(ChatService.arguments(for:)))
-            }
-        }
+        // Picked once: the rest of the service is the same on one server and in a cluster.
+        delivery = configuration.clustered ? ClusterDelivery() : SingleServerDelivery()
+        writer = delivery.makeWriter(io: io, store: store, latestID: latestID, room: configuration.room)
         install()
     }
 
@@ -91,47 +70,15 @@ public final class ChatService: Sendable {
                 self.handleMessage(text: text, offset: offset, ack: ack, socket: socket, username: username)
             }
             presence.install(on: socket, username: username)
-            var recovered = socket.recovered
-            if configuration.clustered && recovered {
-                // Chat messages are not in the recovery log here: the client says what it
-                // has, and joins the room again after its replay (nothing reached it from
-                // the room in between: this runs in the loop task that registered it).
-                socket.leave(configuration.room)
-                recovered = false
-            }
             let serverOffset = ChatService.serverOffset(from: socket.handshake.auth)
-            let broadcastAtConnect = writer.latestBroadcastID
-            if configuration.clustered && serverOffset > broadcastAtConnect {
-                // The client may have got ids from a server ahead of this one: catch up with
-                // the store first, or its offset would be clamped below what it holds and it
-                // would be sent those rows again. An offset beyond everything stored is
-                // clamped to what this server had broadcast when the client connected, so
-                // that nothing committed since is skipped.
-                Task {
-                    await self.writer.resynchronizeNow()
-                    let latest = self.writer.latestBroadcastID
-                    let feed = ChatFeed.start(
-                        recovered: false, inRoom: false, savedCursor: nil,
-                        serverOffset: serverOffset <= latest ? serverOffset : broadcastAtConnect,
-                        latestBroadcastID: latest, pageSize: configuration.replayPageSize
-                    )
-                    if let feed { await self.run(feed, for: socket) }
-                }
+            switch delivery.replayStart(for: socket, serverOffset: serverOffset, writer: writer, configuration: configuration) {
+            case .none:
                 return
+            case .feed(let feed):
+                Task { await self.run(feed, for: socket) }
+            case .afterCatchingUp(let feed):
+                Task { if let feed = await feed() { await self.run(feed, for: socket) } }
             }
-            let feed = ChatFeed.start(
-                recovered: recovered,
-                inRoom: socket.rooms.contains(configuration.room),
-                savedCursor: socket.chatCursor,
-                serverOffset: serverOffset,
-                latestBroadcastID: writer.latestBroadcastID,
-                pageSize: configuration.replayPageSize
-            )
-            guard let feed else { return }
-            // Saved before anything is emitted, so that a session kept from here on says
-            // where its replay stands.
-            socket.chatCursor = feed.cursor
-            Task { await self.run(feed, for: socket) }
         }
     }
 
@@ -260,39 +207,25 @@ public final class ChatService: Sendable {
                     try await socket.whenWritable().get()
                     feed.roomAvailable()
                 case .fetch(let after):
-                    let clustered = configuration.clustered
                     let page = try await store.messages(after: after, limit: feed.pageSize)
-                    let current = feed
-                    let writer = self.writer
+                    let (current, writer, delivery) = (feed, self.writer, self.delivery)
                     guard let next = try await Self.onLoop(socket, { socket -> ChatFeed? in
                         var feed = current
-                        for message in feed.pageArrived(page, latestBroadcastID: writer.latestBroadcastID) {
-                            socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered)
-                        }
-                        // In a cluster a client resumes from its serverOffset, not a cursor.
-                        if !clustered { socket.chatCursor = feed.cursor }
+                        let fresh = feed.pageArrived(page, latestBroadcastID: writer.latestBroadcastID)
+                        delivery.emitReplayed(fresh, to: socket, cursor: feed.cursor)
                         return feed
                     }) else { return }
                     feed = next
                 case .join(let after):
-                    let clustered = configuration.clustered
-                    let current = feed
-                    let room = configuration.room
+                    let (current, delivery, room) = (feed, self.delivery, configuration.room)
                     // Between two broadcasts, the writer hands over what was broadcast since
                     // the cursor; the emits and the join happen in one loop task before the
                     // next broadcast leaves.
                     try await writer.subscribe(after: after) { missed in
                         _ = try? await Self.onLoop(socket) { socket -> Void? in
                             var feed = current
-                            for message in feed.joined(missed: missed) { socket.emit("chat message", arguments: Self.arguments(for: message), recoverable: !clustered) }
-                            if !clustered { socket.chatCursor = nil }
-                            socket.join(room)
-                            if clustered {
-                                // Chat messages carry no recovery offset here; this one
-                                // does, so that the client holds one and can be recovered
-                                // (the official client asks only with an offset).
-                                socket.emit(Self.liveEvent, arguments: [.number(Double(feed.cursor))])
-                            }
+                            let fresh = feed.joined(missed: missed)
+                            delivery.goLive(socket, missed: fresh, cursor: feed.cursor, room: room)
                             return ()
                         }
                     }
@@ -318,21 +251,6 @@ public final class ChatService: Sendable {
     /// Runs `body` on the socket's event loop if the socket is still connected; nil if not.
     private static func onLoop<T: Sendable>(_ socket: SocketIOSocket, _ body: @escaping @Sendable (SocketIOSocket) -> T?) async throws -> T? {
         try await socket.eventLoop.submit { socket.connected ? body(socket) : nil }.get()
-    }
-}
-
-extension SocketIOSocket {
-    /// Where the socket's history replay stands (the last id emitted to it), kept in the
-    /// session data so that it survives connection-state recovery; nil once it is live.
-    var chatCursor: Int64? {
-        get { data["chatCursor"]?.intValue.map(Int64.init) }
-        set {
-            var object = data.objectValue ?? [:]
-            object["chatCursor"] = newValue.map { .number(Double($0)) }
-            // Back to null once empty: an emptied object keeps its storage, and every idle
-            // socket would carry it.
-            data = object.isEmpty ? .null : .object(object)
-        }
     }
 }
 
