@@ -26,6 +26,12 @@ def suite(conformance_eio):
     return Suite(conformance_eio, "/engine.io/")
 
 
+@pytest.fixture
+def upgrade_suite(conformance_eio_unhurried):
+    """For the upgrade cases, which answer no ping and open several connections."""
+    return Suite(conformance_eio_unhurried, "/engine.io/")
+
+
 @pytest.fixture(
     params=[(executable, framework) for executable in ("eio-conformance", "sio-conformance") for framework in FRAMEWORKS]
     + [("sio-conformance", "cluster")],
@@ -219,12 +225,12 @@ def test_close_websocket_forcefully_closes_the_session(any_suite):
 # upgrade
 
 
-def test_upgrade_successfully_upgrades_from_polling_to_websocket(suite):
-    sid = suite.open_session()
-    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
+def test_upgrade_successfully_upgrades_from_polling_to_websocket(upgrade_suite):
+    sid = upgrade_suite.open_session()
+    socket = upgrade_suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     assert socket.recv() == "3probe"
-    r = suite.poll(sid)
+    r = upgrade_suite.poll(sid)
     assert (r.status_code, r.text) == (200, "6")
     socket.send("5")
     socket.send("4hello")
@@ -232,24 +238,24 @@ def test_upgrade_successfully_upgrades_from_polling_to_websocket(suite):
     socket.close()
 
 
-def test_upgrade_ignores_http_requests_with_same_sid_after_upgrade(suite):
+def test_upgrade_ignores_http_requests_with_same_sid_after_upgrade(upgrade_suite):
     # As the suite: the probe and the upgrade are sent without waiting, then the GET at once.
-    sid = suite.open_session()
-    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
+    sid = upgrade_suite.open_session()
+    socket = upgrade_suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     socket.send("5")
-    assert suite.poll(sid).status_code == 400
+    assert upgrade_suite.poll(sid).status_code == 400
     socket.send("4hello")
     assert next_message_after_probe(socket) == "4hello"
     socket.close()
 
 
-def test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade(suite):
-    sid = suite.open_session()
-    socket = suite.ws(f"EIO=4&transport=websocket&sid={sid}")
+def test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade(upgrade_suite):
+    sid = upgrade_suite.open_session()
+    socket = upgrade_suite.ws(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("2probe")
     socket.send("5")
-    assert suite.accepted_then_closed(f"EIO=4&transport=websocket&sid={sid}")
+    assert upgrade_suite.accepted_then_closed(f"EIO=4&transport=websocket&sid={sid}")
     socket.send("4hello")
     assert next_message_after_probe(socket) == "4hello"
     socket.close()
