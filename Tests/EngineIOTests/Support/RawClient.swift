@@ -94,9 +94,6 @@ final class RawClient: Sendable {
         try await channel.setOption(ChannelOptions.autoRead, value: reading).get()
     }
 
-    /// How many bytes have come in and not been taken by `response()` or `frame()` yet.
-    var unreadBytes: Int { collector.inbox.withLockedValue { $0.readableBytes } }
-
     /// Sends a request; with `wait` false, returns at once (read the answer with `response()`).
     func request(_ method: String, _ query: String, body: String = "") async throws {
         try await write("\(method) /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
