@@ -33,10 +33,10 @@ took() {
 
 ensure_apt libmariadb-dev libsqlite3-dev zlib1g-dev pkg-config
 if wants unit || wants interop; then
-    ensure_apt mariadb-server mariadb-client redis-server
+    ensure_apt mariadb-server mariadb-client redis-server redis-sentinel
 fi
 if wants interop; then
-    ensure_apt python3-venv chromium chromium-driver docker-compose haproxy redis-server
+    ensure_apt python3-venv chromium chromium-driver docker-compose haproxy redis-server redis-sentinel
     ensure_client_bundle
     ensure_test_venv
 fi

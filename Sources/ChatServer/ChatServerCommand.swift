@@ -116,13 +116,14 @@ struct ChatServerCommand: AsyncParsableCommand {
     /// shares its messages through MySQL: the embedded SQLite store is one process's.
     private func makeCluster() throws -> RedisCluster? {
         guard !options.redisURL.isEmpty else { return nil }
-        guard let address = RedisAddress(url: options.redisURL) else {
-            throw ValidationError("--redis-url must be redis://host[:port], got \(options.redisURL)")
+        guard let endpoint = RedisEndpoint(url: options.redisURL) else {
+            throw ValidationError(
+                "--redis-url must be redis://host[:port] or redis-sentinel://host[:port][,host[:port]...]/primary-name, got \(options.redisURL)")
         }
         guard !options.databaseURL.isEmpty else {
             throw ValidationError("a cluster (--redis-url) needs a shared database: set --database-url (MySQL)")
         }
-        var settings = RedisCluster.Configuration(address: address)
+        var settings = RedisCluster.Configuration(endpoint: endpoint)
         settings.keyPrefix = options.redisKeyPrefix
         return RedisCluster(configuration: settings, group: MultiThreadedEventLoopGroup.singleton)
     }

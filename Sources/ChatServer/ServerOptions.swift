@@ -82,7 +82,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "mysql://user:pass@host:port/db to store messages in MySQL/MariaDB; unset, an embedded SQLite database is used. [env: DATABASE_URL]")
     var databaseURL: String = ProcessInfo.processInfo.environment["DATABASE_URL"] ?? ""
 
-    @Option(help: "redis://host:port of the Redis that joins this server to a cluster: every server sharing it and DATABASE_URL (MySQL) serves one chat. Unset, the server stands alone. [env: REDIS_URL]")
+    @Option(help: "redis://host:port of the Redis that joins this server to a cluster: every server sharing it and DATABASE_URL (MySQL) serves one chat; or redis-sentinel://host:port[,host:port...]/primary-name for the primary that Redis Sentinel names, followed through failovers. Unset, the server stands alone. [env: REDIS_URL]")
     var redisURL: String = ProcessInfo.processInfo.environment["REDIS_URL"] ?? ""
 
     @Option(help: "Prefix of the cluster's Redis keys and channels, so that deployments can share one Redis. [env: REDIS_KEY_PREFIX]")

@@ -1,41 +1,19 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Where a Redis server is: `redis://host:port`.
-public struct RedisAddress: Sendable, Equatable {
-    /// The host name or address.
-    public var host: String
-    /// The TCP port.
-    public var port: Int
-
-    /// The server at `host:port`.
-    public init(host: String, port: Int = 6379) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `redis://host[:port][/]`.
-    public init?(url: String) {
-        guard url.hasPrefix("redis://") else { return nil }
-        let rest = url.dropFirst("redis://".count).prefix { $0 != "/" }
-        let parts = rest.split(separator: ":", maxSplits: 1)
-        guard let host = parts.first, !host.isEmpty else { return nil }
-        self.host = String(host)
-        if parts.count == 2 {
-            guard let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
-            self.port = port
-        } else {
-            self.port = 6379
-        }
-    }
-}
-
 /// A connection to Redis that comes back by itself: when it drops (or Redis is away at
 /// first), the client reconnects with backoff (100 ms, doubling up to 5 s) and calls
 /// `onConnect` with each new connection, before any command of its users goes over it, so
 /// that a subscriber resubscribes and a reader catches up. Commands sent while there is no
 /// connection fail at once with `RedisError.disconnected`; every command is bounded by its
 /// timeout.
+///
+/// With a ``RedisEndpoint/sentinel(_:primaryName:)`` endpoint each connection goes to the
+/// primary the sentinels name, confirmed by `ROLE`; the backoff stops at 1 s, so that the
+/// client finds a promoted replica within a second of the sentinels naming it. A failover
+/// reaches the client as a lost connection (the old primary died, or the sentinels, on
+/// demoting it, closed its clients) or as a `READONLY` answer, which closes the connection;
+/// either way the client asks the sentinels again.
 public final class RedisClient: Sendable {
     /// Prepares a new connection; the client waits for the future before using it.
     public typealias Connect = @Sendable (RedisConnection) -> EventLoopFuture<Void>
@@ -46,10 +24,12 @@ public final class RedisClient: Sendable {
         var attempt = 0
         var stopped = false
         var failures = 0
+        /// The sentinel that answered last, asked first next time.
+        var sentinel = 0
     }
 
-    /// The server the client connects to.
-    public let address: RedisAddress
+    /// Where the client connects to.
+    public let endpoint: RedisEndpoint
     private let group: any EventLoopGroup
     private let state = NIOLockedValueBox(State())
     private let onMessage: (@Sendable (String, ByteBuffer) -> Void)?
@@ -58,11 +38,20 @@ public final class RedisClient: Sendable {
 
     /// `onConnect` prepares each new connection before it is used; `onConnected` hears
     /// when one is in use.
-    public init(
+    public convenience init(
         address: RedisAddress, group: any EventLoopGroup, onMessage: (@Sendable (String, ByteBuffer) -> Void)? = nil,
         onConnect: Connect? = nil, onConnected: (@Sendable () -> Void)? = nil
     ) {
-        self.address = address
+        self.init(endpoint: .server(address), group: group, onMessage: onMessage, onConnect: onConnect, onConnected: onConnected)
+    }
+
+    /// A client of the server or the sentinel-named primary at `endpoint`; see
+    /// ``init(address:group:onMessage:onConnect:onConnected:)``.
+    public init(
+        endpoint: RedisEndpoint, group: any EventLoopGroup, onMessage: (@Sendable (String, ByteBuffer) -> Void)? = nil,
+        onConnect: Connect? = nil, onConnected: (@Sendable () -> Void)? = nil
+    ) {
+        self.endpoint = endpoint
         self.group = group
         self.onMessage = onMessage
         self.onConnect = onConnect
@@ -94,7 +83,14 @@ public final class RedisClient: Sendable {
         guard let connection = state.withLockedValue({ $0.connection }) else {
             return group.any().makeFailedFuture(RedisError.disconnected)
         }
-        return connection.send(arguments, timeout: timeout)
+        let answer = connection.send(arguments, timeout: timeout)
+        guard case .sentinel = endpoint else { return answer }
+        return answer.flatMapErrorThrowing { error in
+            // A primary demoted behind the client's back (a partition the client did not
+            // share): the next connection goes where the sentinels say.
+            if case RedisError.server(let message) = error, message.hasPrefix("READONLY") { connection.close() }
+            throw error
+        }
     }
 
     /// Sends a command of text arguments (`send("GET", key)`); see `send(_:timeout:)`.
@@ -102,9 +98,25 @@ public final class RedisClient: Sendable {
         send(arguments.map { ByteBuffer(string: $0) }, timeout: timeout)
     }
 
-    /// How long to wait before the next attempt after `failures` in a row.
-    static func backoff(afterFailures failures: Int) -> TimeAmount {
-        .milliseconds(min(100 << min(max(failures - 1, 0), 6), 5_000))
+    /// How long to wait before the next attempt after `failures` in a row: from 100 ms,
+    /// doubling up to `limit`.
+    static func backoff(afterFailures failures: Int, limit: TimeAmount = .seconds(5)) -> TimeAmount {
+        min(.milliseconds(100 << min(max(failures - 1, 0), 6)), limit)
+    }
+
+    /// The server to connect to now: the fixed one, or the primary the sentinels name.
+    private func target() -> EventLoopFuture<RedisAddress> {
+        switch endpoint {
+        case .server(let address):
+            return group.any().makeSucceededFuture(address)
+        case .sentinel(let sentinels, let name):
+            let first = state.withLockedValue { $0.sentinel }
+            return SentinelLookup.primary(named: name, sentinels: sentinels, from: first, group: group, timeout: .seconds(1))
+                .map { found in
+                    self.state.withLockedValue { $0.sentinel = found.sentinel }
+                    return found.address
+                }
+        }
     }
 
     private func connect() {
@@ -113,10 +125,19 @@ public final class RedisClient: Sendable {
             state.attempt += 1
             return state.attempt
         }) else { return }
-        RedisConnection.connect(
-            host: address.host, port: address.port, group: group, onMessage: onMessage,
-            onClose: { [weak self] in self?.connectionClosed(attempt: attempt) }
-        )
+        target().flatMap { address in
+            RedisConnection.connect(
+                host: address.host, port: address.port, group: self.group, onMessage: self.onMessage,
+                onClose: { [weak self] in self?.connectionClosed(attempt: attempt) }
+            )
+        }
+        .flatMap { connection -> EventLoopFuture<RedisConnection> in
+            guard case .sentinel = self.endpoint else { return connection.eventLoop.makeSucceededFuture(connection) }
+            return SentinelLookup.confirmPrimary(connection, timeout: .seconds(1)).map { connection }.flatMapErrorThrowing { error in
+                connection.close()
+                throw error
+            }
+        }
         .flatMap { connection -> EventLoopFuture<RedisConnection> in
             guard let onConnect = self.onConnect else { return connection.eventLoop.makeSucceededFuture(connection) }
             return onConnect(connection).map { connection }.flatMapErrorThrowing { error in
@@ -159,6 +180,11 @@ public final class RedisClient: Sendable {
             state.failures += 1
             return state.failures
         }
-        group.any().scheduleTask(in: Self.backoff(afterFailures: failures)) { self.connect() }
+        let limit: TimeAmount
+        switch endpoint {
+        case .server: limit = .seconds(5)
+        case .sentinel: limit = .seconds(1)
+        }
+        group.any().scheduleTask(in: Self.backoff(afterFailures: failures, limit: limit)) { self.connect() }
     }
 }

@@ -24,8 +24,8 @@ configuration.engineIO.maxHttpBufferSize = 1_000_000
 configuration.engineIO.cors = .anyOrigin
 configuration.connectTimeout = .milliseconds(1000)
 
-let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisAddress.init(url:)).map {
-    RedisCluster(configuration: RedisCluster.Configuration(address: $0), group: MultiThreadedEventLoopGroup.singleton)
+let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisEndpoint.init(url:)).map {
+    RedisCluster(configuration: RedisCluster.Configuration(endpoint: $0), group: MultiThreadedEventLoopGroup.singleton)
 }
 if let cluster {
     configuration.adapter = cluster.makeAdapter

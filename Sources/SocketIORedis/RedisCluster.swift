@@ -18,8 +18,8 @@ import Darwin
 public final class RedisCluster: Sendable {
     /// Where Redis is, and how the cluster uses it.
     public struct Configuration: Sendable {
-        /// The Redis server every node shares.
-        public var address: RedisAddress
+        /// The Redis every node shares: one server, or the primary Redis Sentinel names.
+        public var endpoint: RedisEndpoint
         /// Prefixes every key and channel, so that deployments can share one Redis.
         public var keyPrefix: String = "socket.io"
         /// The bound on every Redis command.
@@ -27,9 +27,14 @@ public final class RedisCluster: Sendable {
         /// How often this node says it is alive (a node silent for three is dropped).
         public var heartbeatInterval: TimeAmount = .seconds(5)
 
+        /// The defaults, with Redis at `endpoint`.
+        public init(endpoint: RedisEndpoint) {
+            self.endpoint = endpoint
+        }
+
         /// The defaults, with Redis at `address`.
         public init(address: RedisAddress) {
-            self.address = address
+            self.init(endpoint: .server(address))
         }
     }
 
@@ -80,7 +85,7 @@ public final class RedisCluster: Sendable {
         self.firstHeartbeat = group.any().makePromise(of: Void.self)
         self.keys = ClusterKeys(prefix: configuration.keyPrefix, namespace: "")
         self.commands = RedisClient(
-            address: configuration.address, group: group,
+            endpoint: configuration.endpoint, group: group,
             onConnect: { connection in
                 firstConnection.succeed()
                 return connection.eventLoop.makeSucceededVoidFuture()
@@ -91,7 +96,7 @@ public final class RedisCluster: Sendable {
         let engineChannel = ClusterKeys(prefix: configuration.keyPrefix, namespace: "").engineChannel(of: nodeID)
         let engineReceiver = self.engineReceiver
         self.subscriber = RedisClient(
-            address: configuration.address, group: group,
+            endpoint: configuration.endpoint, group: group,
             onMessage: { channel, payload in
                 if channel == engineChannel {
                     engineReceiver.withLockedValue { $0 }?.receive(payload)

@@ -32,8 +32,8 @@ recovery.maxBufferedPackets = Int(ProcessInfo.processInfo.environment["RECOVERY_
 configuration.connectionStateRecovery = recovery
 
 // REDIS_URL: a node of a cluster of testbeds sharing that Redis.
-let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisAddress.init(url:)).map {
-    RedisCluster(configuration: RedisCluster.Configuration(address: $0), group: MultiThreadedEventLoopGroup.singleton)
+let cluster = ProcessInfo.processInfo.environment["REDIS_URL"].flatMap(RedisEndpoint.init(url:)).map {
+    RedisCluster(configuration: RedisCluster.Configuration(endpoint: $0), group: MultiThreadedEventLoopGroup.singleton)
 }
 if let cluster {
     configuration.adapter = cluster.makeAdapter

@@ -34,15 +34,18 @@ class RedisServer:
     """A throwaway redis-server without persistence: `restart()` comes back empty, as a
     Redis that lost its data does."""
 
-    def __init__(self):
+    def __init__(self, replica_of=None):
         self.port = free_port()
         self.directory = tempfile.mkdtemp(prefix="cluster-redis-")
         self.url = f"redis://127.0.0.1:{self.port}"
+        self.replica_of = replica_of
         self.start()
 
     def start(self):
+        replication = ["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.directory],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.directory]
+            + replication,
             stdout=subprocess.DEVNULL,
         )
         wait_for_port(self.port, self.process, "redis-server")
@@ -59,6 +62,44 @@ class RedisServer:
     def close(self):
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class SentinelRedis:
+    """A primary, its replica and one sentinel that watches them (Debian's redis-server and
+    redis-sentinel; quorum 1, the primary down after 1 s without an answer). `url` names the
+    sentinel and the primary's name, as a node's REDIS_URL."""
+
+    name = "chat"
+
+    def __init__(self):
+        self.primary = RedisServer()
+        self.replica = RedisServer(replica_of=self.primary.port)
+        self.port = free_port()
+        self.directory = tempfile.mkdtemp(prefix="cluster-sentinel-")
+        path = os.path.join(self.directory, "sentinel.conf")  # the sentinel rewrites it
+        with open(path, "w") as f:
+            f.write(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 1\n"
+                f"sentinel down-after-milliseconds {self.name} 1000\nsentinel failover-timeout {self.name} 3000\n"
+            )
+        self.process = subprocess.Popen(["redis-sentinel", path], stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, self.process, "redis-sentinel")
+        self.url = f"redis-sentinel://127.0.0.1:{self.port}/{self.name}"
+
+    def primary_port(self):
+        """The port of the server the sentinel names as primary now."""
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "SENTINEL", "get-master-addr-by-name", self.name], capture_output=True, text=True, check=True
+        ).stdout.split()
+        return int(out[1])
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.primary.close()
+        self.replica.close()
 
 
 class Balancer:
@@ -106,8 +147,8 @@ class ChatCluster:
     """`count` chat-server nodes on one new MariaDB database and one Redis, and optionally
     HAProxy in front of them, in round robin without a cookie."""
 
-    def __init__(self, count=3, balancer=False, **env):
-        self.redis = RedisServer()
+    def __init__(self, count=3, balancer=False, redis=None, **env):
+        self.redis = redis or RedisServer()
         self.database = "chat_cluster_" + uuid.uuid4().hex[:10]
         mariadb_sql(f"CREATE DATABASE {self.database} CHARACTER SET utf8mb4")
         self.env = dict(env, DATABASE_URL=os.environ["TEST_DATABASE_URL_BASE"] + "/" + self.database, REDIS_URL=self.redis.url)

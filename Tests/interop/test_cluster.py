@@ -12,7 +12,7 @@ import pytest
 import requests
 import socketio
 from chat_support import ChatClient, connected_sockets
-from cluster_support import ChatCluster, RedisServer
+from cluster_support import ChatCluster, RedisServer, SentinelRedis
 from conftest import Server
 from waiting import wait_until
 
@@ -232,6 +232,46 @@ def test_redis_restarted_mid_traffic_every_client_ends_with_every_message_once(c
     for reader in readers:
         reader.finish()
     check_one_order(cluster, readers, writers)
+
+
+@pytest.mark.chaos
+def test_the_redis_primary_killed_mid_traffic_every_node_follows_the_sentinel():
+    """REDIS_URL names a sentinel: the primary is SIGKILLed mid-traffic, the sentinel promotes
+    its replica, and every node moves to it by itself; nothing acked is lost, every reader
+    ends with every message once in order, and broadcasts cross nodes live again."""
+    sentinel = SentinelRedis()
+    cluster = ChatCluster(count=3, redis=sentinel)
+    try:
+        urls = cluster.urls
+        readers = [Reader([url]) for url in urls for _ in range(2)]
+        writers = [Writer(f"s{i}", [urls[i % 3]], 60, pause=0.1) for i in range(3)]  # 6 s, across the failover
+        killed = []
+
+        def kill_the_primary():
+            sentinel.primary.stop()
+            killed.append(time.monotonic())
+
+        run_traffic(readers, writers, disturb=kill_the_primary, after=16)
+        wait_until(lambda: sentinel.primary_port() == sentinel.replica.port, 15, "the sentinel to promote the replica")
+        expected = len(cluster.rows())
+        wait_until(lambda: all(len(r.seen()) >= expected for r in readers), 15, "every reader caught up")
+        for reader in readers:
+            reader.finish()
+        check_one_order(cluster, readers, writers)
+
+        # Live across nodes again: what one node's client sends, the others' get as a broadcast.
+        last_id = cluster.rows()[-1][0]
+        clients = [ChatClient(node, f"user{i}", server_offset=last_id) for i, node in enumerate(cluster.nodes)]
+        for i, client in enumerate(clients):
+            client.send(f"after the failover, from node {i}")
+        for client in clients:
+            got = client.wait_for(3, timeout=10)
+            assert sorted(row[0] for row in got) == [f"after the failover, from node {i}" for i in range(3)]
+            client.close()
+        print(f"failover: every node delivering across nodes {time.monotonic() - killed[0]:.1f} s after the primary was killed")
+    finally:
+        cluster.close()
+        sentinel.close()
 
 
 def test_through_haproxy_round_robin_without_cookies_every_transport_chats():
