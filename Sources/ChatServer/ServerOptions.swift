@@ -94,6 +94,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Packets a polling client may have waiting for its next request; past that it is disconnected (it can recover). [env: MAX_POLLING_QUEUE]")
     var maxPollingQueue: Int = ProcessInfo.processInfo.environment["MAX_POLLING_QUEUE"].flatMap(Int.init) ?? 10_000
 
+    @Option(help: "The most packets one polling response carries; more wait for the next request. python-socketio's clients drop a response of more than 16. [env: MAX_PACKETS_PER_POLL]")
+    var maxPacketsPerPoll: Int = ProcessInfo.processInfo.environment["MAX_PACKETS_PER_POLL"].flatMap(Int.init) ?? 16
+
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
     var slowConsumerTimeoutMs: Int64 = ProcessInfo.processInfo.environment["SLOW_CONSUMER_TIMEOUT_MS"].flatMap(Int64.init) ?? 10_000
 
@@ -140,6 +143,7 @@ struct ServerOptions: ParsableArguments {
         configuration.maxSessions = maxConnections
         configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
         configuration.maxPollingQueue = maxPollingQueue
+        configuration.maxPacketsPerPoll = maxPacketsPerPoll
         return configuration
     }
 
@@ -149,6 +153,7 @@ struct ServerOptions: ParsableArguments {
         guard pingInterval > 0, pingTimeout > 0 else { throw ValidationError("ping durations must be positive") }
         guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
         guard maxPollingQueue > 0 else { throw ValidationError("--max-polling-queue must be positive") }
+        guard maxPacketsPerPoll > 0 else { throw ValidationError("--max-packets-per-poll must be positive") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 }

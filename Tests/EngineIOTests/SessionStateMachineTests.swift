@@ -30,6 +30,33 @@ import Testing
         #expect(machine.pollReceived() == .answer([world]))
     }
 
+    /// python-engineio's clients drop a payload of more than 16 packets: a longer queue
+    /// leaves 16 at a time, each GET answered at once.
+    @Test func aLongQueueLeavesAtMostSixteenPacketsPerGet() {
+        var machine = Machine(transport: .polling)
+        let packets = (0..<40).map { EngineIOOutboundPacket.message(.text("\($0)")) }
+        for packet in packets { #expect(machine.send(packet) == .none) }
+        #expect(machine.pollReceived() == .answer(Array(packets[0..<16])))
+        #expect(machine.pollReceived() == .answer(Array(packets[16..<32])))
+        #expect(!machine.writeBuffer.isEmpty)  // not writable yet: the client has not had it all
+        #expect(machine.pollReceived() == .answer(Array(packets[32...])))
+        #expect(machine.pollReceived() == .hold)
+    }
+
+    @Test func aServerCloseBehindALongQueueLeavesWithItsLastPage() {
+        var machine = Machine(transport: .polling, maxPacketsPerPoll: 4)
+        let packets = (0..<6).map { EngineIOOutboundPacket.message(.text("\($0)")) }
+        for packet in packets { _ = machine.send(packet) }
+        #expect(machine.closeRequested() == .awaitPoll(closeUpgradeCandidate: false))
+        #expect(machine.pollReceived() == .answer(Array(packets[0..<4])))
+        guard case .answerAndClose(let last, _) = machine.pollReceived() else {
+            Issue.record("expected the last page to carry the close")
+            return
+        }
+        #expect(last == Array(packets[4...]) + [.close])
+        #expect(machine.isClosed)
+    }
+
     @Test func aSecondConcurrentGetClosesTheSession() {
         var machine = Machine(transport: .polling)
         #expect(machine.pollReceived() == .hold)

@@ -61,6 +61,36 @@ def test_the_asyncio_client_on_one_transport(chat, transports):
     assert asyncio.run(chat_round_trip(chat.url, transports=transports)) == transports * 2
 
 
+def test_the_asyncio_client_on_polling_takes_a_long_backlog(chat):
+    """A history replayed over polling queues more packets for a GET than python-engineio's
+    client reads in one response (16, or it drops the connection): they leave 16 at a time."""
+
+    async def run():
+        writer = socketio.AsyncClient(reconnection=False)
+        await writer.connect(chat.url, auth={"serverOffset": 0, "username": "w"}, transports=["websocket"], wait_timeout=5)
+        tag = os.urandom(4).hex()
+        for i in range(60):
+            await writer.call("chat message", (f"{tag} {i}", f"{tag}-{i}"), timeout=5)
+        await writer.disconnect()
+        reader = socketio.AsyncClient(reconnection=False)
+        ids, done = [], asyncio.Event()
+
+        def received(text, id, *rest):
+            ids.append(id)
+            if text == f"{tag} 59":
+                done.set()
+
+        reader.on("chat message", received)
+        await reader.connect(chat.url, auth={"serverOffset": 0, "username": "r"}, transports=["polling"], wait_timeout=5)
+        try:
+            await asyncio.wait_for(done.wait(), 10)
+            assert reader.connected and ids == sorted(ids) and len(ids) >= 60
+        finally:
+            await reader.disconnect()
+
+    asyncio.run(run())
+
+
 class OneConnection:
     """Every HTTP request of an Engine.IO session on one keep-alive TCP connection, then
     the WebSocket upgrade on that same connection."""

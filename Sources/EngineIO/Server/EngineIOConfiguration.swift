@@ -1,6 +1,7 @@
 import NIOCore
 
-/// Settings of an Engine.IO server. The defaults are the reference server's.
+/// Settings of an Engine.IO server. The defaults are the reference server's, but for
+/// `maxPacketsPerPoll`, which the reference does not bound.
 public struct EngineIOConfiguration: Sendable {
     /// Where Engine.IO is mounted; the official clients use `/socket.io/`.
     public var path: String = "/socket.io/"
@@ -28,6 +29,13 @@ public struct EngineIOConfiguration: Sendable {
     /// Packets a polling session may have queued for its next GET; past that the client is
     /// disconnected as a slow consumer ("transport error").
     public var maxPollingQueue: Int = 10_000
+    /// The most packets one polling response carries; a longer queue leaves over several
+    /// GETs. The reference sends all it has, but python-engineio's clients (threaded and
+    /// asyncio) refuse a payload of more than 16 packets (`Payload.max_decode_packets`):
+    /// they drop the connection ("Unexpected packet from server"), reconnect, are sent the
+    /// same backlog, and never get through it. The official JavaScript client reads any
+    /// number; with only such clients, a higher value saves round trips on a long backlog.
+    public var maxPacketsPerPoll: Int = 16
     /// How long a connection may take to send a complete request head, counted from when
     /// it connected or got its last response: slow-header (slowloris) and idle keep-alive
     /// connections are closed after it.

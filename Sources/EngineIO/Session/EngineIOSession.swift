@@ -54,7 +54,9 @@ public final class EngineIOSession: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.handshake = handshake
         self.server = server
-        self.machine = SessionStateMachine(transport: handshake.transport, maxQueuedPackets: server.configuration.maxPollingQueue)
+        self.machine = SessionStateMachine(
+            transport: handshake.transport, maxQueuedPackets: server.configuration.maxPollingQueue,
+            maxPacketsPerPoll: server.configuration.maxPacketsPerPoll)
     }
 
     // MARK: Public API

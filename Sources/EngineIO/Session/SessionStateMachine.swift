@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The protocol logic of one Engine.IO session, as a value that takes events and returns
 /// what to do. It owns no sockets, timers or clocks: `EngineIOSession` performs the actions
 /// on the session's event loop, and the tests drive every transition directly.
@@ -103,18 +105,21 @@ struct SessionStateMachine {
     private(set) var state: State
     /// Packets waiting for a polling GET. Always empty while a WebSocket carries the session:
     /// those packets are written as they are sent.
-    private(set) var writeBuffer: [EngineIOOutboundPacket] = []
+    private(set) var writeBuffer = CircularBuffer<EngineIOOutboundPacket>()
 
     /// Packets a polling session may queue before its client counts as too slow.
     let maxQueuedPackets: Int
+    /// The most packets one polling response carries (`EngineIOConfiguration.maxPacketsPerPoll`).
+    let maxPacketsPerPoll: Int
 
     /// Set when the client closed a polling session with no GET waiting: the GET it sent
     /// with its close is owed a `6` (`CloseAction.owesNoopToNextPoll`).
     private(set) var owesNoop = false
 
-    init(transport: EngineIOTransportKind, maxQueuedPackets: Int = 10_000) {
+    init(transport: EngineIOTransportKind, maxQueuedPackets: Int = 10_000, maxPacketsPerPoll: Int = 16) {
         self.state = .open(Open(transport: transport))
         self.maxQueuedPackets = maxQueuedPackets
+        self.maxPacketsPerPoll = max(maxPacketsPerPoll, 1)
     }
 
     var isClosed: Bool { state == .closed }
@@ -138,7 +143,7 @@ struct SessionStateMachine {
         guard open.pollPending else { return .none }
         open.pollPending = false
         state = .open(open)
-        return .answerPoll(takeWriteBuffer())
+        return .answerPoll(takePollResponse())
     }
 
     // MARK: Polling
@@ -151,7 +156,7 @@ struct SessionStateMachine {
                 // The reference answers the waiting GET with `1` and the new one with a 400.
                 return .rejectAndClose(close(open, reason: .transportError))
             }
-            if !writeBuffer.isEmpty { return .answer(takeWriteBuffer()) }
+            if !writeBuffer.isEmpty { return .answer(takePollResponse()) }
             // While upgrading, the GET waits for the next tick of the upgrade check, as in
             // the reference: a GET that in fact followed the client's `5` (on another
             // connection, read on another event loop) is then refused when the `5` is
@@ -160,6 +165,8 @@ struct SessionStateMachine {
             state = .open(open)
             return .hold
         case .closing(let open):
+            // The `1` goes with the last of the queue, a response at a time.
+            guard writeBuffer.count < maxPacketsPerPoll else { return .answer(takePollResponse()) }
             var packets = takeWriteBuffer()
             packets.append(.close)
             var action = close(open, reason: .forcedClose)
@@ -359,7 +366,7 @@ struct SessionStateMachine {
             answer = reason == .transportClose ? [.noop] : takeWriteBuffer() + [.close]
         }
         state = .closed
-        writeBuffer = []
+        writeBuffer.removeAll()
         owesNoop = reason == .transportClose && open.transport == .polling && !open.pollPending
         return CloseAction(
             reason: reason,
@@ -371,7 +378,18 @@ struct SessionStateMachine {
     }
 
     private mutating func takeWriteBuffer() -> [EngineIOOutboundPacket] {
-        defer { writeBuffer = [] }
-        return writeBuffer
+        let packets = Array(writeBuffer)
+        // A short queue's storage serves the next packets; a long backlog's is let go.
+        writeBuffer.removeAll(keepingCapacity: writeBuffer.capacity <= 64)
+        return packets
+    }
+
+    /// What one polling response carries: the queue, or its first `maxPacketsPerPoll`
+    /// packets (the rest wait for the next GET, which the client sends at once).
+    private mutating func takePollResponse() -> [EngineIOOutboundPacket] {
+        guard writeBuffer.count > maxPacketsPerPoll else { return takeWriteBuffer() }
+        let response = Array(writeBuffer.prefix(maxPacketsPerPoll))
+        writeBuffer.removeFirst(maxPacketsPerPoll)  // a ring buffer: O(packets taken), not O(queue)
+        return response
     }
 }
