@@ -145,16 +145,31 @@ backend nodes
 
 class ChatCluster:
     """`count` chat-server nodes on one new MariaDB database and one Redis, and optionally
-    HAProxy in front of them, in round robin without a cookie."""
+    HAProxy in front of them, in round robin without a cookie. With `proxied`, each node
+    reaches Redis and MariaDB through proxies of its own (`proxies[i]["redis"]` and
+    `["database"]`), which a test cuts to cut that node off."""
 
-    def __init__(self, count=3, balancer=False, redis=None, **env):
+    def __init__(self, count=3, balancer=False, redis=None, proxied=False, **env):
+        from tcp_proxy import CuttableProxy
+
         self.redis = redis or RedisServer()
         self.database = "chat_cluster_" + uuid.uuid4().hex[:10]
         mariadb_sql(f"CREATE DATABASE {self.database} CHARACTER SET utf8mb4")
-        self.env = dict(env, DATABASE_URL=os.environ["TEST_DATABASE_URL_BASE"] + "/" + self.database, REDIS_URL=self.redis.url)
+        database_url = os.environ["TEST_DATABASE_URL_BASE"] + "/" + self.database
+        self.env = dict(env, DATABASE_URL=database_url, REDIS_URL=self.redis.url)
         self.nodes = []
+        self.proxies = []
         for _ in range(count):
-            self.nodes.append(Server("chat-server", self.env))
+            node_env = self.env
+            if proxied:
+                proxies = {"redis": CuttableProxy(self.redis.port), "database": CuttableProxy(int(os.environ["MARIADB_PORT"]))}
+                self.proxies.append(proxies)
+                node_env = dict(
+                    self.env,
+                    REDIS_URL=f"redis://127.0.0.1:{proxies['redis'].port}",
+                    DATABASE_URL=database_url.replace(f":{os.environ['MARIADB_PORT']}/", f":{proxies['database'].port}/"),
+                )
+            self.nodes.append(Server("chat-server", node_env))
         self.balancer = Balancer([node.port for node in self.nodes]) if balancer else None
 
     @property
@@ -179,4 +194,7 @@ class ChatCluster:
         for node in self.nodes:
             if node.process.poll() is None:
                 node.stop()
+        for proxies in self.proxies:
+            for proxy in proxies.values():
+                proxy.close()
         self.redis.close()

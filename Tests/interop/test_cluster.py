@@ -38,9 +38,10 @@ class Writer(threading.Thread):
     does with retries: after a timeout or a lost connection it reconnects to another node
     and sends the same client offset again."""
 
-    def __init__(self, name, urls, count, pause=0.0):
+    def __init__(self, name, urls, count, pause=0.0, transports=("websocket",)):
         super().__init__(daemon=True)
         self.name_ = name
+        self.transports = transports
         self.urls = list(urls)
         self.count = count
         self.pause = pause
@@ -50,7 +51,7 @@ class Writer(threading.Thread):
     def connect(self):
         for _ in range(50):
             try:
-                return ChatClient(Node(random.choice(self.urls)), self.name_)
+                return ChatClient(Node(random.choice(self.urls)), self.name_, transports=self.transports)
             except Exception:
                 time.sleep(0.1)  # a client's back-off between attempts, as reconnectionDelay
         raise RuntimeError("no node took the writer")
@@ -82,8 +83,9 @@ class Reader(threading.Thread):
     its serverOffset, as the tutorial's page does. `hops` > 0: also leaves on purpose
     every now and then and comes back to a random node."""
 
-    def __init__(self, urls, hops=False):
+    def __init__(self, urls, hops=False, transports=("websocket",)):
         super().__init__(daemon=True)
+        self.transports = transports
         self.urls = list(urls)
         self.hops = hops
         self.ids = []
@@ -106,7 +108,7 @@ class Reader(threading.Thread):
             while not self.stop.is_set():
                 offset = self.ids[-1] if self.ids else 0
                 try:
-                    client = ChatClient(Node(random.choice(self.urls)), "reader", server_offset=offset)
+                    client = ChatClient(Node(random.choice(self.urls)), "reader", server_offset=offset, transports=self.transports)
                 except Exception:
                     time.sleep(0.1)  # a client's back-off between attempts, as reconnectionDelay
                     continue
@@ -272,6 +274,36 @@ def test_the_redis_primary_killed_mid_traffic_every_node_follows_the_sentinel():
     finally:
         cluster.close()
         sentinel.close()
+
+
+@pytest.mark.chaos
+def test_partitions_behind_round_robin_lose_and_repeat_nothing():
+    """Three nodes behind HAProxy in round robin without a cookie, each reaching Redis and
+    MariaDB through a proxy the test cuts: one node cut off from Redis (and so from the other
+    nodes, whose bus Redis is) for 8 s, then another cut off from the database for 8 s, while
+    writers and readers on polling and on WebSockets go on through the balancer (so on every
+    node, and through every node to the others). Every acked message is stored once, and
+    every reader ends with every message once, in id order."""
+    cluster = ChatCluster(count=3, balancer=True, proxied=True)
+    try:
+        urls = [cluster.balancer.url]
+        transports = [("polling",), ("websocket",)]
+        readers = [Reader(urls, transports=transports[i % 2]) for i in range(6)]
+        writers = [Writer(f"p{i}", urls, 250, pause=0.05, transports=transports[i % 2]) for i in range(4)]
+
+        def partitions():
+            for node, link in ((0, "redis"), (1, "database")):
+                proxy = cluster.proxies[node][link]
+                proxy.cut(hold=True)
+                time.sleep(8)  # the partition itself: the node stays cut off this long
+                proxy.release()
+            assert any(writer.is_alive() for writer in writers), "the writers ended before the partitions did"
+
+        run_traffic(readers, writers, disturb=partitions, after=20)
+        last_visit(readers, Node(cluster.balancer.url), wait_for_last_broadcast(cluster, readers))
+        check_one_order(cluster, readers, writers)
+    finally:
+        cluster.close()
 
 
 def test_through_haproxy_round_robin_without_cookies_every_transport_chats():
