@@ -3,12 +3,6 @@ import NIOCore
 import Redis
 import SocketIO
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The nodes that share one Redis (and one key prefix) form a cluster: a broadcast on any
 /// of them reaches the sockets of all, and a session kept by one is recovered by any other.
 ///
@@ -45,7 +39,7 @@ public final class RedisCluster: Sendable {
     let commands: RedisClient
     private let subscriber: RedisClient
     /// The adapters by the channel each listens on.
-    private let adapters = NIOLockedValueBox<[String: RedisAdapter]>([:])
+    private let adapters = NIOLockedValueBox<[String: ClusterAdapter]>([:])
     private let group: any EventLoopGroup
     private let firstSubscription: EventLoopPromise<Void>
     private let firstConnection: EventLoopPromise<Void>
@@ -101,7 +95,8 @@ public final class RedisCluster: Sendable {
                 if channel == engineChannel {
                     engineReceiver.withLockedValue { $0 }?.receive(payload)
                 } else {
-                    adapters.withLockedValue { $0[channel] }?.received(payload)
+                    guard let adapter = adapters.withLockedValue({ $0[channel] }), let (number, message) = RedisCluster.split(payload) else { return }
+                    adapter.received(message, number: number)
                 }
             },
             onConnect: { connection in
@@ -109,7 +104,8 @@ public final class RedisCluster: Sendable {
                 // each confirmation answers its own command; then each namespace reads
                 // what it missed meanwhile.
                 let all = adapters.withLockedValue { Array($0.values) }
-                let subscribed = ([engineChannel] + all.map(\.keys.channel)).map { connection.send("SUBSCRIBE", $0).map { _ in () } }
+                let channels = all.map { ClusterKeys(prefix: configuration.keyPrefix, namespace: $0.namespace).channel }
+                let subscribed = ([engineChannel] + channels).map { connection.send("SUBSCRIBE", $0).map { _ in () } }
                 return EventLoopFuture.andAllSucceed(subscribed, on: connection.eventLoop).map {
                     for adapter in all { adapter.resynchronize() }
                     firstSubscription.succeed()
@@ -221,11 +217,7 @@ public final class RedisCluster: Sendable {
         }
     }
 
-    static func milliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    static func milliseconds() -> Int64 { clusterMilliseconds() }
 
     /// Whether both connections are up.
     public var isConnected: Bool { commands.isConnected && subscriber.isConnected }
@@ -256,10 +248,11 @@ public final class RedisCluster: Sendable {
 
     /// The adapter of one namespace: `SocketIOConfiguration.adapter`.
     @Sendable public func makeAdapter(host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?) -> any SocketIOAdapter {
-        let adapter = RedisAdapter(cluster: self, host: host, recovery: recovery, group: group)
-        adapters.withLockedValue { $0[adapter.keys.channel] = adapter }
+        let adapter = ClusterAdapter(bus: self, host: host, recovery: recovery, group: group)
+        let channel = ClusterKeys(prefix: configuration.keyPrefix, namespace: host.namespace).channel
+        adapters.withLockedValue { $0[channel] = adapter }
         // Subscribe now if connected; otherwise the next connection subscribes it.
-        _ = subscriber.send("SUBSCRIBE", adapter.keys.channel)
+        _ = subscriber.send("SUBSCRIBE", channel)
         adapter.startRefreshing()
         return adapter
     }

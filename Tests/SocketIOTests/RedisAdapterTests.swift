@@ -341,10 +341,10 @@ extension RedisAdapterTests {
         // Three broadcasts that reach the log and the sequence but no subscriber: the
         // publishing script, told of a channel nobody listens on.
         let keys = ClusterKeys(prefix: prefix, namespace: "/")
-        var publish = ["EVAL", RedisAdapter.publishScript, "2", keys.sequence, keys.log, keys.channel + "nobody", "1000"].map { ByteBuffer(string: $0) }
+        var publish = ["EVAL", RedisCluster.publishScript, "2", keys.sequence, keys.log, keys.channel + "nobody", "1000"].map { ByteBuffer(string: $0) }
         for n in 1...3 {
             let packet = SocketIOPacket(type: .event, data: ["n", .number(Double(n))])
-            publish.append(ClusterMessage(packet: packet, filter: BroadcastFilter(), numbered: true, origin: .init(node: "elsewhere", serial: 1)).bytes)
+            publish.append(AdapterMessage.broadcast(ClusterMessage(packet: packet, filter: BroadcastFilter(), numbered: true, origin: .init(node: "elsewhere", serial: 1))).bytes)
         }
         _ = try await admin.send(publish).get()
 
@@ -353,7 +353,7 @@ extension RedisAdapterTests {
         _ = try await admin.send("RENAME", keys.log, keys.log + "away").get()
         _ = try await admin.send("SET", keys.log, "not a stream").get()
         let failuresBefore = try await wrongTypeErrors(admin)
-        try #require(two.io.sockets.adapter as? RedisAdapter).resynchronize()
+        try #require(two.io.sockets.adapter as? ClusterAdapter).resynchronize()
         while try await wrongTypeErrors(admin) == failuresBefore {
             try await Task.sleep(for: .milliseconds(5))  // until Redis has refused the read
         }

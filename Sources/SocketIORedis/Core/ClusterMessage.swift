@@ -3,14 +3,15 @@ import SocketIO
 
 /// A broadcast as it travels between nodes: one packet, already encoded, and whom it is
 /// for. The origin encodes the packet once; each node rebuilds its frame without parsing
-/// JSON, appending the offset Redis gave it (`EncodedSocketIOPacket(encodedText:…)`).
+/// JSON, appending the offset the bus gave it (`EncodedSocketIOPacket(encodedText:…)`).
 ///
-/// Layout (integers big-endian): version `2`; flags (bit 0: the text awaits an offset;
+/// It travels inside an `AdapterMessage`, which carries the format's version. Layout
+/// (integers big-endian): flags (bit 0: the text awaits an offset;
 /// bit 1: volatile); the origin, the sending node's id as a `UInt8`-length string and the
 /// broadcast's serial number there (`UInt64`); the rooms and the excepted rooms, each a `UInt16` count of `UInt32`-length strings; the
 /// text as a `UInt32`-length string; the attachments, a `UInt16` count of `UInt32`-length
-/// byte strings. Redis is shared with other programs and deployments, so reading checks
-/// every length against what is left.
+/// byte strings. The bus (Redis) is shared with other programs and deployments, so reading
+/// checks every length against what is left.
 struct ClusterMessage: Equatable, Sendable {
     var rooms: [String]
     var except: [String]
@@ -20,7 +21,7 @@ struct ClusterMessage: Equatable, Sendable {
     var awaitsOffset: Bool
     var volatile: Bool
     /// Who sent it: the node, and the broadcast's serial number there. A node that delivered
-    /// its own broadcast without Redis's answer (the command timed out, but Redis may have
+    /// its own broadcast without the bus's answer (the command timed out, but the bus may have
     /// run it) knows it again when it comes back on the subscription.
     var origin: Origin
 
@@ -28,8 +29,6 @@ struct ClusterMessage: Equatable, Sendable {
         var node: String
         var serial: UInt64
     }
-
-    static let version: UInt8 = 2
 
     /// The message for `packet`, encoded once; `numbered`: it will get an offset.
     init(packet: SocketIOPacket, filter: BroadcastFilter, numbered: Bool, origin: Origin) {
@@ -64,14 +63,13 @@ struct ClusterMessage: Equatable, Sendable {
     func packet(offset: UInt64?) -> EncodedSocketIOPacket {
         guard awaitsOffset else { return EncodedSocketIOPacket(encodedText: text, attachments: attachments) }
         if let offset { return EncodedSocketIOPacket(encodedText: text, attachments: attachments, offset: offset) }
-        // Never numbered after all (Redis was away): closed as it was.
+        // Never numbered after all (the bus was away): closed as it was.
         var closed = text
         closed.writeInteger(UInt8(ascii: "]"))
         return EncodedSocketIOPacket(encodedText: closed, attachments: attachments)
     }
 
     func write(to buffer: inout ByteBuffer) {
-        buffer.writeInteger(Self.version)
         buffer.writeInteger(UInt8(awaitsOffset ? 1 : 0) | UInt8(volatile ? 2 : 0))
         buffer.writeInteger(UInt8(origin.node.utf8.count))
         buffer.writeString(origin.node)
@@ -98,9 +96,9 @@ struct ClusterMessage: Equatable, Sendable {
         return buffer
     }
 
-    /// Reads a message; nil for anything malformed or of another version.
+    /// Reads a message that ends the buffer; nil for anything malformed.
     init?(reading buffer: inout ByteBuffer) {
-        guard buffer.readInteger(as: UInt8.self) == Self.version, let flags = buffer.readInteger(as: UInt8.self),
+        guard let flags = buffer.readInteger(as: UInt8.self),
             let nodeLength = buffer.readInteger(as: UInt8.self), let node = buffer.readString(length: Int(nodeLength)),
             let serial = buffer.readInteger(as: UInt64.self)
         else { return nil }

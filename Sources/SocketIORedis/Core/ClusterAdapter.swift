@@ -1,19 +1,18 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import Redis
 import SocketIO
 
-/// One namespace's adapter on a Redis cluster (see `RedisCluster`).
+/// One namespace's adapter on a cluster of nodes sharing a `ClusterBus` (`RedisCluster`).
 ///
-/// **Order.** A recoverable broadcast is numbered, logged and published by one Lua script:
-/// Redis runs scripts one at a time, so the numbers are consecutive and every subscriber
-/// receives the messages in number order. Every node, the sender included, delivers to its
+/// **Order.** A recoverable broadcast is numbered, logged and published by the bus (Redis:
+/// one Lua script, and Redis runs scripts one at a time), so the numbers are consecutive
+/// and every subscriber receives the messages in number order. Every node, the sender included, delivers to its
 /// sockets from the subscription, through a `SequenceGate` that fills any hole from the
 /// log; so all nodes deliver one sequence, and a room joined at an offset means the same
 /// on every node. Offsets are those numbers: a client's offset names the same point on
 /// any node.
 ///
-/// **Recovery.** A connected socket's session is written to Redis when it connects and
+/// **Recovery.** A connected socket's session is written to the bus when it connects and
 /// whenever its rooms or data change, with an expiry refreshed while it stays connected;
 /// so a node that dies without a word leaves its sockets' sessions behind (the hole in the
 /// Redis Streams adapter, which writes them only at disconnect). Missed packets come from
@@ -21,15 +20,17 @@ import SocketIO
 /// pages. The log is bounded in length (`maxBufferedPackets`, trimmed approximately) and
 /// entries older than `maxDisconnectionDuration` are not replayed.
 ///
-/// **Redis away.** A broadcast that cannot be published is still delivered to this node's
+/// **The bus away.** A broadcast that cannot be published is still delivered to this node's
 /// sockets, without an offset (it cannot be recovered); nodes keep serving their sockets
-/// and catch up on the log when Redis is back. Sessions are written again on reconnect. A
+/// and catch up on the log when the bus is back. Sessions are written again on reconnect. A
 /// command that timed out may have run all the same: each broadcast carries its origin (the
 /// node and a serial number), so one delivered here for want of an answer is not delivered
-/// again when Redis publishes it after all.
-final class RedisAdapter: SocketIOAdapter {
-    let keys: ClusterKeys
-    private let cluster: RedisCluster
+/// again when the bus publishes it after all.
+///
+/// Every message between the adapters is an `AdapterMessage`.
+final class ClusterAdapter: SocketIOAdapter, ClusterBusSubscriber {
+    let namespace: String
+    private let bus: any ClusterBus
     private let host: any SocketIOAdapterHost
     private let recovery: ConnectionStateRecovery?
     private let group: any EventLoopGroup
@@ -42,23 +43,23 @@ final class RedisAdapter: SocketIOAdapter {
         var refresh: RepeatedTask?
         /// The serial number of this node's next broadcast.
         var nextSerial: UInt64 = 1
-        /// This node's broadcasts sent to Redis and neither answered nor seen on the
+        /// This node's broadcasts sent to the bus and neither answered nor seen on the
         /// subscription yet.
         var unconfirmed: Set<UInt64> = []
-        /// Those of them delivered here when Redis did not answer, with when to forget them
-        /// (by then Redis has run the command or never will): seen on the subscription after
+        /// Those of them delivered here when the bus did not answer, with when to forget them
+        /// (by then the bus has run the command or never will): seen on the subscription after
         /// all, they are not delivered again.
         var deliveredUnanswered: Set<UInt64> = []
         var forgetDeliveredUnanswered = CircularBuffer<(serial: UInt64, at: NIODeadline)>()
 
-        /// Whether this node's own broadcast `serial`, come back from Redis, is still to be
+        /// Whether this node's own broadcast `serial`, come back from the bus, is still to be
         /// delivered here.
         mutating func ownBroadcastArrived(_ serial: UInt64) -> Bool {
             unconfirmed.remove(serial)
             return deliveredUnanswered.remove(serial) == nil
         }
 
-        /// The broadcasts `serials` got no answer from Redis: returns those to deliver here
+        /// The broadcasts `serials` got no answer from the bus: returns those to deliver here
         /// now (not seen on the subscription meanwhile).
         mutating func unanswered(_ serials: Range<UInt64>, now: NIODeadline) -> [Int] {
             while let first = forgetDeliveredUnanswered.first, first.at <= now {
@@ -67,15 +68,15 @@ final class RedisAdapter: SocketIOAdapter {
             var deliver: [Int] = []
             for (index, serial) in serials.enumerated() where unconfirmed.remove(serial) != nil {
                 deliveredUnanswered.insert(serial)
-                forgetDeliveredUnanswered.append((serial, now + RedisAdapter.unansweredMemory))
+                forgetDeliveredUnanswered.append((serial, now + ClusterAdapter.unansweredMemory))
                 deliver.append(index)
             }
             return deliver
         }
     }
 
-    /// How long a broadcast delivered without Redis's answer is remembered: far longer than
-    /// a command can wait in Redis or on the wire before it runs.
+    /// How long a broadcast delivered without the bus's answer is remembered: far longer than
+    /// a command can wait in the bus or on the wire before it runs.
     static let unansweredMemory = TimeAmount.seconds(60)
 
     /// Gate, buffer and local delivery change together under this lock, so that every
@@ -87,33 +88,12 @@ final class RedisAdapter: SocketIOAdapter {
         min(.seconds(30), .nanoseconds((recovery?.maxDisconnectionDuration.nanoseconds ?? 0) / 2))
     }
 
-    /// Number, log and publish: see the type's comment. KEYS: sequence, log. ARGV: the
-    /// channel, the log's length bound, then the messages.
-    static let publishScript = """
-        if redis.call('EXISTS', KEYS[1]) == 0 then
-          -- A Redis that lost its data goes on above any number issued before, from the
-          -- clock at a thousand per millisecond: an old offset never names a new packet.
-          local t = redis.call('TIME')
-          redis.call('SET', KEYS[1], string.format('%d', tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000))
-        end
-        local t = redis.call('TIME')
-        local ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-        local last = 0
-        for i = 3, #ARGV do
-          last = redis.call('INCR', KEYS[1])
-          local n = string.format('%d', last)
-          redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. n, 't', ms, 'm', ARGV[i])
-          redis.call('PUBLISH', ARGV[1], n .. ':' .. ARGV[i])
-        end
-        return last
-        """
-
-    init(cluster: RedisCluster, host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?, group: any EventLoopGroup) {
-        self.cluster = cluster
+    init(bus: any ClusterBus, host: any SocketIOAdapterHost, recovery: ConnectionStateRecovery?, group: any EventLoopGroup) {
+        self.bus = bus
         self.host = host
         self.recovery = recovery
         self.group = group
-        self.keys = ClusterKeys(prefix: cluster.configuration.keyPrefix, namespace: host.namespace)
+        self.namespace = host.namespace
         var state = State()
         state.buffer = recovery.map { RecoveryBuffer(maxAge: $0.maxDisconnectionDuration, maxCount: $0.maxBufferedPackets, maxBytes: $0.maxBufferedBytes) }
         self.state = NIOLockedValueBox(state)
@@ -130,25 +110,17 @@ final class RedisAdapter: SocketIOAdapter {
             state.unconfirmed.formUnion(first..<state.nextSerial)
             return first..<state.nextSerial
         }
-        let node = cluster.nodeID
+        let node = bus.nodeID
         let messages = zip(packets, serials).map { packet, serial in
             ClusterMessage(packet: packet, filter: filter, numbered: numbered, origin: .init(node: node, serial: serial))
         }
-        let sent: EventLoopFuture<RESPValue>
+        let sent: EventLoopFuture<Void>
         if numbered {
-            var arguments = ["EVAL", Self.publishScript, "2", keys.sequence, keys.log, keys.channel, String(recovery!.maxBufferedPackets)]
-                .map { ByteBuffer(string: $0) }
-            arguments += messages.map(\.bytes)
-            sent = cluster.send(arguments)
+            sent = bus.publishNumbered(messages.map { AdapterMessage.broadcast($0).bytes }, namespace: namespace, logLength: recovery!.maxBufferedPackets)
         } else {
-            // Unnumbered messages go over the same connection, so they keep their place
-            // among numbered ones.
-            var last = group.any().makeSucceededFuture(RESPValue.integer(0))
-            for message in messages {
-                var payload = ByteBuffer(string: "0:")
-                message.write(to: &payload)
-                last = cluster.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: keys.channel), payload])
-            }
+            // The bus keeps one node's messages in order, numbered or not.
+            var last = group.any().makeSucceededVoidFuture()
+            for message in messages { last = bus.publish(AdapterMessage.broadcast(message).bytes, namespace: namespace) }
             sent = last
         }
         let host = self.host
@@ -158,7 +130,7 @@ final class RedisAdapter: SocketIOAdapter {
                     state.unconfirmed.subtract(serials)
                     return
                 }
-                // Redis is away, or slow: this node's sockets still get the packets that
+                // The bus is away, or slow: this node's sockets still get the packets that
                 // the subscription has not brought meanwhile, unnumbered.
                 let unanswered = state.unanswered(serials, now: .now())
                 guard !unanswered.isEmpty else { return }
@@ -179,10 +151,10 @@ final class RedisAdapter: SocketIOAdapter {
     private let pendingRequests = NIOLockedValueBox<[String: PendingRequest]>([:])
 
     /// Publishes `request` to the other nodes and waits for each live one's answer (see
-    /// `RedisCluster.nodeCount`), at most `timeout`.
+    /// `ClusterBus.nodeCount`), at most `timeout`.
     private func ask(_ request: JSONValue, timeout: TimeAmount) async throws -> [JSONValue] {
         // Counted now, not at the last heartbeat: a node that joined since must answer too.
-        let expected = ((try? await cluster.refreshNodeCount().get()) ?? cluster.nodeCount) - 1
+        let expected = ((try? await bus.countNodes().get()) ?? bus.nodeCount) - 1
         guard expected > 0 else { return [] }
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let promise = group.any().makePromise(of: [JSONValue].self)
@@ -192,7 +164,7 @@ final class RedisAdapter: SocketIOAdapter {
             pending.promise.fail(SocketIOClusterTimeout(received: pending.answers.count, expected: pending.expected))
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + ClusterJSON.text(request)).whenFailure { [pendingRequests] error in
+        send(.request(from: bus.nodeID, id: id, request)).whenFailure { [pendingRequests] error in
             pendingRequests.withLockedValue { $0.removeValue(forKey: id) }?.promise.fail(error)
         }
         return try await promise.futureResult.get()
@@ -207,8 +179,8 @@ final class RedisAdapter: SocketIOAdapter {
             case "ack":
                 // A broadcast with acks: each answer as it comes, and the count at once.
                 let packet = SocketIOPacket(type: .event, namespace: host.namespace, data: .array(request["data"]?.arrayValue ?? []))
-                let respond: @Sendable (JSONValue) -> Void = { [cluster, keys] reply in
-                    _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + ClusterJSON.text(reply))
+                let respond: @Sendable (JSONValue) -> Void = { reply in
+                    _ = self.send(.response(to: node, id: id, reply))
                 }
                 let count = await host.sendWithAck(packet, filter: Self.filter(request)) { respond(["ack": .array($0)]) }
                 respond(["count": .number(Double(count))])
@@ -222,15 +194,19 @@ final class RedisAdapter: SocketIOAdapter {
             case nil:
                 return
             }
-            _ = cluster.send("PUBLISH", keys.channel, "response:\(node):\(id):" + ClusterJSON.text(.object(reply)))
+            _ = self.send(.response(to: node, id: id, .object(reply)))
         }
+    }
+
+    private func send(_ message: AdapterMessage) -> EventLoopFuture<Void> {
+        bus.publish(message.bytes, namespace: namespace)
     }
 
     /// Broadcasts with acks waiting for the other nodes' counts and their clients' answers.
     private let ackCollectors = NIOLockedValueBox<[String: BroadcastAckCollector]>([:])
 
     func broadcastWithAck(_ packet: SocketIOPacket, filter: BroadcastFilter, timeout: TimeAmount) async -> BroadcastAcks {
-        let others = ((try? await cluster.refreshNodeCount().get()) ?? cluster.nodeCount) - 1
+        let others = ((try? await bus.countNodes().get()) ?? bus.nodeCount) - 1
         let collector = BroadcastAckCollector(reports: others + 1, timeout: timeout)
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         if others > 0 {
@@ -239,7 +215,7 @@ final class RedisAdapter: SocketIOAdapter {
                 "op": "ack", "data": packet.data ?? [], "rooms": .array(filter.rooms.sorted().map(JSONValue.string)),
                 "except": .array(filter.except.sorted().map(JSONValue.string)),
             ]
-            _ = cluster.send("PUBLISH", keys.channel, "request:\(cluster.nodeID):\(id):" + ClusterJSON.text(request))
+            _ = send(.request(from: bus.nodeID, id: id, request))
         }
         collector.report(count: await host.sendWithAck(packet, filter: filter) { collector.add($0) })
         let result = await collector.result
@@ -314,51 +290,32 @@ final class RedisAdapter: SocketIOAdapter {
     }
 
     func serverSideEmit(_ arguments: [JSONValue]) {
-        _ = cluster.send("PUBLISH", keys.channel, "event:\(cluster.nodeID):" + ClusterJSON.text(.array(arguments)))
+        _ = send(.serverSideEvent(from: bus.nodeID, arguments: arguments))
     }
 
-    /// A message from the subscription: `<number>:<message>`, number 0 for none; a
-    /// takeover, `takeover:<node>:<pid>:<socket id>`; or a server-side event,
-    /// `event:<node>:<JSON array>`.
-    func received(_ payload: ByteBuffer) {
-        var payload = payload
-        if payload.readableBytesView.starts(with: "event:".utf8) {
-            let text = String(buffer: payload).dropFirst("event:".count)
-            guard let colon = text.firstIndex(of: ":"), text[..<colon] != cluster.nodeID,
-                let arguments = ClusterJSON.parse(text[text.index(after: colon)...])?.arrayValue
-            else { return }
-            host.receivedServerSideEvent(arguments)
-            return
-        }
-        for kind in ["request:", "response:"] where payload.readableBytesView.starts(with: kind.utf8) {
-            // `request:<from node>:<id>:<JSON>`, `response:<to node>:<id>:<JSON>`.
-            let parts = String(buffer: payload).split(separator: ":", maxSplits: 3).map(String.init)
-            guard parts.count == 4, let body = ClusterJSON.parse(parts[3]) else { return }
-            if kind == "request:" {
-                if parts[1] != cluster.nodeID, let request = body.objectValue { answer(request, id: parts[2], to: parts[1]) }
-            } else if parts[1] == cluster.nodeID {
-                answered(id: parts[2], body)
+    /// A message from the bus: see `AdapterMessage`. The bus hands this node's own messages
+    /// back too; only broadcasts are for it.
+    func received(_ bytes: ByteBuffer, number: UInt64?) {
+        switch AdapterMessage(bytes) {
+        case .broadcast(let message)?:
+            let actions = state.withLockedValue { state in
+                perform(state.gate.received(message, sequence: number), in: &state)
             }
-            return
-        }
-        if payload.readableBytesView.starts(with: "takeover:".utf8) {
-            let parts = String(buffer: payload).split(separator: ":").map(String.init)
-            guard parts.count == 4, parts[1] != cluster.nodeID else { return }
+            fetch(actions)
+        case .request(let node, let id, let body)?:
+            if node != bus.nodeID, let request = body.objectValue { answer(request, id: id, to: node) }
+        case .response(let node, let id, let body)?:
+            if node == bus.nodeID { answered(id: id, body) }
+        case .serverSideEvent(let node, let arguments)?:
+            if node != bus.nodeID { host.receivedServerSideEvent(arguments) }
+        case .takeover(let node, let pid, let socket)?:
+            guard node != bus.nodeID else { return }
             // Written no more from here: the session is the recovering node's now.
-            state.withLockedValue { _ = $0.connected.removeValue(forKey: parts[2]) }
-            host.supersedeLocalSockets(id: parts[3])
-            return
+            state.withLockedValue { _ = $0.connected.removeValue(forKey: pid) }
+            host.supersedeLocalSockets(id: socket)
+        case nil:
+            return  // not ours: the bus is shared
         }
-        guard let colon = payload.readableBytesView.firstIndex(of: UInt8(ascii: ":")),
-            let number = payload.readString(length: colon - payload.readerIndex).flatMap(UInt64.init)
-        else { return }
-        payload.moveReaderIndex(forwardBy: 1)
-        guard let message = ClusterMessage(reading: &payload) else { return }
-        let actions = state.withLockedValue { state in
-            let actions = state.gate.received(message, sequence: number == 0 ? nil : number)
-            return perform(actions, in: &state)
-        }
-        fetch(actions)
     }
 
     /// Delivers what the gate let through; returns the fetches it asked for.
@@ -381,8 +338,8 @@ final class RedisAdapter: SocketIOAdapter {
                     if let sequence {
                         state.buffer?.appendNumbered(sequence: sequence, packet: packet, filter: messageFilter, now: now)
                     }
-                    if message.origin.node == cluster.nodeID, !state.ownBroadcastArrived(message.origin.serial) {
-                        // Delivered here already, unnumbered, when Redis did not answer (see
+                    if message.origin.node == bus.nodeID, !state.ownBroadcastArrived(message.origin.serial) {
+                        // Delivered here already, unnumbered, when the bus did not answer (see
                         // `broadcast`): kept for recovery (a socket that was away then gets
                         // it), not sent twice to the sockets that got it.
                         continue
@@ -400,11 +357,11 @@ final class RedisAdapter: SocketIOAdapter {
     }
 
     /// Reads the missing numbers from the log and hands them to the gate. A read that fails
-    /// (Redis away for a moment) is tried again, 200 ms then doubling, four times, before the
+    /// (the bus away for a moment) is tried again, 200 ms then doubling, four times, before the
     /// hole is given up on; delivery waits meanwhile, so nothing after it overtakes it.
     private func fetch(_ ranges: [ClosedRange<UInt64>], attempt: Int = 1) {
         for range in ranges {
-            readLog(from: "0-\(range.lowerBound)", through: range.upperBound, into: []).whenComplete { result in
+            readLog(from: range.lowerBound, through: range.upperBound, into: []).whenComplete { result in
                 if case .failure = result, attempt < 5 {
                     self.group.any().scheduleTask(in: .milliseconds(100 << attempt)) { self.fetch([range], attempt: attempt + 1) }
                     return
@@ -425,8 +382,8 @@ final class RedisAdapter: SocketIOAdapter {
     /// After (re)subscribing: anything published while this node was not listening is read
     /// from the log.
     func resynchronize() {
-        cluster.send("GET", keys.sequence).whenSuccess { value in
-            guard let latest = value.string.flatMap(UInt64.init) else { return }
+        bus.latestNumber(namespace: namespace).whenSuccess { latest in
+            guard let latest else { return }
             let fetches = self.state.withLockedValue { state in self.perform(state.gate.latest(latest), in: &state) }
             self.fetch(fetches)
         }
@@ -440,38 +397,19 @@ final class RedisAdapter: SocketIOAdapter {
         let message: ClusterMessage
     }
 
-    /// Log entries from `start` (an id, `(` for exclusive) through number `last`, in pages.
-    private func readLog(from start: String, through last: UInt64, into entries: [LogEntry]) -> EventLoopFuture<[LogEntry]> {
+    /// Log entries numbered `start` through `last`, in pages; entries that are not
+    /// broadcasts are skipped.
+    private func readLog(from start: UInt64, through last: UInt64, into entries: [LogEntry]) -> EventLoopFuture<[LogEntry]> {
         let page = 1000
-        return cluster.send("XRANGE", keys.log, start, "0-\(last)", "COUNT", String(page)).flatMap { reply in
-            let read = Self.entries(reply)
-            let all = entries + read
-            guard read.count == page, let end = read.last?.sequence, end < last else {
+        return bus.readLog(namespace: namespace, from: start, through: last, limit: page).flatMap { read in
+            let all = entries + read.compactMap { entry -> LogEntry? in
+                guard case .broadcast(let message)? = AdapterMessage(entry.message) else { return nil }
+                return LogEntry(sequence: entry.number, time: entry.milliseconds, message: message)
+            }
+            guard read.count == page, let end = read.last?.number, end < last else {
                 return self.group.any().makeSucceededFuture(all)
             }
-            return self.readLog(from: "(0-\(end)", through: last, into: all)
-        }
-    }
-
-    /// Parses an XRANGE reply: `[[id, [field, value, …]], …]`.
-    static func entries(_ reply: RESPValue) -> [LogEntry] {
-        (reply.array ?? []).compactMap { entry in
-            guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array,
-                let sequence = id.split(separator: "-").last.flatMap({ UInt64($0) })
-            else { return nil }
-            var time: Int64 = 0
-            var message: ClusterMessage?
-            var index = 0
-            while index + 1 < fields.count {
-                switch fields[index].string {
-                case "t": time = fields[index + 1].string.flatMap { Int64($0) } ?? 0
-                case "m":
-                    if case .bulkString(var bytes?) = fields[index + 1] { message = ClusterMessage(reading: &bytes) }
-                default: break
-                }
-                index += 2
-            }
-            return message.map { LogEntry(sequence: sequence, time: time, message: $0) }
+            return self.readLog(from: end + 1, through: last, into: all)
         }
     }
 
@@ -487,7 +425,7 @@ final class RedisAdapter: SocketIOAdapter {
     func sessionEnded(pid: String) {
         guard recovery != nil else { return }
         state.withLockedValue { _ = $0.connected.removeValue(forKey: pid) }
-        _ = cluster.send("DEL", keys.session(pid))
+        bus.deleteSession(pid: pid, namespace: namespace)
     }
 
     func persistSession(_ session: PersistedSessionInfo) {
@@ -497,11 +435,11 @@ final class RedisAdapter: SocketIOAdapter {
     }
 
     private func write(_ pid: String, _ text: String, lasting: TimeAmount) {
-        _ = cluster.send("SET", keys.session(pid), text, "PX", String(max(lasting.nanoseconds / 1_000_000, 1)))
+        bus.storeSession(text, pid: pid, namespace: namespace, lasting: lasting)
     }
 
     /// Writes every connected session again: they outlive this node by at most a few
-    /// refresh intervals, and come back after Redis lost them.
+    /// refresh intervals, and come back after the bus lost them.
     private func writeConnectedSessions() {
         guard recovery != nil else { return }
         let sessions = state.withLockedValue { $0.connected }
@@ -523,20 +461,20 @@ final class RedisAdapter: SocketIOAdapter {
 
     func restoreSession(pid: String, offset: String) async -> RestoredSession? {
         guard let recovery, let sequence = UInt64(offset) else { return nil }
-        // GETDEL: a session is restored once at most, whichever node asks.
-        guard let reply = try? await cluster.send("GETDEL", keys.session(pid)).get(), let text = reply.string,
-            let session = SessionRecord.session(text), session.pid == pid
+        // Taken: a session is restored once at most, whichever node asks.
+        guard let text = try? await bus.takeSession(pid: pid, namespace: namespace).get(), let session = SessionRecord.session(text),
+            session.pid == pid
         else { return nil }
         // The session may still be held by a socket on another node whose link is
         // half-open (or by one on a node that died): the newest connection wins there too.
-        _ = cluster.send("PUBLISH", keys.channel, "takeover:\(cluster.nodeID):\(pid):\(session.id)")
+        _ = send(.takeover(from: bus.nodeID, pid: pid, socket: session.id))
         if let local = state.withLockedValue({ $0.buffer?.packets(after: offset, for: session.rooms, now: .now()) }) {
             return RestoredSession(id: session.id, pid: pid, rooms: session.rooms, data: session.data, missedPackets: local.packets, through: local.through)
         }
         // This node does not reach back that far (it started later): the log does.
-        guard let entries = try? await readLog(from: "0-\(sequence)", through: UInt64.max >> 1, into: []).get(),
+        guard let entries = try? await readLog(from: sequence, through: UInt64.max >> 1, into: []).get(),
             let first = entries.first, first.sequence == sequence,
-            first.time + recovery.maxDisconnectionDuration.nanoseconds / 1_000_000 >= RedisCluster.milliseconds()
+            first.time + recovery.maxDisconnectionDuration.nanoseconds / 1_000_000 >= clusterMilliseconds()
         else { return nil }
         let missed = entries.dropFirst().filter { $0.message.filter.includes(session.rooms, at: $0.sequence) }
         return RestoredSession(
