@@ -122,11 +122,15 @@ extension EngineIOServer {
                 },
                 reject: { answer(HTTPResponse(status: .badRequest)) }
             )
+            session.eventLoop.execute { session.pollReceived(responder) }
+            // Watched only once the GET is on its way to the session: a connection that has
+            // closed already (the host may have seen its client leave before this task ran)
+            // calls back at once, and its close must reach the session after the GET, or
+            // the session would hold a GET nobody waits for until its heartbeat lapses.
             connection.watch(token: token) {
                 session.eventLoop.execute { session.pollConnectionClosed(token: token) }
                 answer(HTTPResponse(status: .badRequest))
             }
-            session.eventLoop.execute { session.pollReceived(responder) }
         }
         connection.unwatch(token: token)
         return response
