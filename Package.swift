@@ -43,7 +43,7 @@ let package = Package(
         // Socket.IO mounted in a Vapor app. Only SocketIOVapor, its sample and the test hosts
         // use it: chat-server's build (scripts/run.sh) never compiles it.
         .package(url: "https://github.com/vapor/vapor", from: "4.122.3"),
-        // gzip for chat-server's own answers (zlib, through Debian's zlib1g-dev).
+        // zlib (through Debian's zlib1g-dev): polling responses, and chat-server's own answers.
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
@@ -69,6 +69,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // Layer 2: Socket.IO v5 (namespaces, events, acks, rooms, recovery) over EngineIO.
@@ -302,6 +303,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // A throwaway redis-server for tests.

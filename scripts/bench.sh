@@ -68,9 +68,9 @@ bench() {  # label, scenario, options...
 }
 
 if [ "${BENCH_QUICK:-}" = 1 ]; then
-    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200 PAGE_RUNS=2 FORWARD_REQUESTS=200
+    IDLE_SMALL=200 IDLE_LARGE=500 IDLE_MAX=800 HOLD=6 DURATION=3 FANOUT_BIG=200 PAGE_RUNS=2 FORWARD_REQUESTS=200 REPLAY_RUNS=5
 else
-    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000 PAGE_RUNS=5 FORWARD_REQUESTS=2000
+    IDLE_SMALL=2000 IDLE_LARGE=10000 IDLE_MAX=19000 HOLD=12 DURATION=10 FANOUT_BIG=1000 PAGE_RUNS=5 FORWARD_REQUESTS=2000 REPLAY_RUNS=100
 fi
 SWIFT_ENV=(DATA_DIR="$WORK/sqlite" "$BIN/chat-server")
 
@@ -271,6 +271,13 @@ echo "==> swift: page"
 PORT=$((PORT + 60))
 "$VENV/bin/python" Tests/bench/page_first_paint.py --server "$BIN/chat-server" --data-dir "$WORK/page" --port "$PORT" \
     --bundle "$CLIENT_BUNDLE" --runs "$PAGE_RUNS" | tee -a "$RESULTS"
+
+# HTTP compression of polling responses: a 200-message replay read by a polling client that
+# takes identity, gzip or deflate; response bytes and server CPU per replay.
+echo "==> swift: polling replay"
+PORT=$((PORT + 1))
+"$VENV/bin/python" Tests/bench/polling_replay.py --server "$BIN/chat-server" --data-dir "$WORK/replay" --port "$PORT" \
+    --runs "$REPLAY_RUNS" | tee -a "$RESULTS"
 
 python3 Tests/bench/report.py "$RESULTS" > BENCHMARKS.md
 echo "==> wrote BENCHMARKS.md"

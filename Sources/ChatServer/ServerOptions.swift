@@ -97,6 +97,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The most packets one polling response carries; more wait for the next request. python-socketio's clients drop a response of more than 16. [env: MAX_PACKETS_PER_POLL]")
     var maxPacketsPerPoll: Int = ProcessInfo.processInfo.environment["MAX_PACKETS_PER_POLL"].flatMap(Int.init) ?? 16
 
+    @Option(help: "on: polling responses of at least --http-compression-threshold bytes are sent gzip- or deflate-encoded to clients that accept it, as the reference does; off: as they are. [env: HTTP_COMPRESSION]")
+    var httpCompression: Switch = ProcessInfo.processInfo.environment["HTTP_COMPRESSION"].flatMap(Switch.init(rawValue:)) ?? .on
+
+    @Option(help: "The smallest polling response compressed, in bytes. [env: HTTP_COMPRESSION_THRESHOLD]")
+    var httpCompressionThreshold: Int = ProcessInfo.processInfo.environment["HTTP_COMPRESSION_THRESHOLD"].flatMap(Int.init) ?? 1024
+
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
     var slowConsumerTimeoutMs: Int64 = ProcessInfo.processInfo.environment["SLOW_CONSUMER_TIMEOUT_MS"].flatMap(Int64.init) ?? 10_000
 
@@ -144,6 +150,7 @@ struct ServerOptions: ParsableArguments {
         configuration.slowConsumerTimeout = .milliseconds(slowConsumerTimeoutMs)
         configuration.maxPollingQueue = maxPollingQueue
         configuration.maxPacketsPerPoll = maxPacketsPerPoll
+        configuration.httpCompression = httpCompression == .on ? HTTPCompression(threshold: httpCompressionThreshold) : nil
         return configuration
     }
 
@@ -154,10 +161,26 @@ struct ServerOptions: ParsableArguments {
         guard maxHttpBufferSize > 0 else { throw ValidationError("--max-http-buffer-size must be positive") }
         guard maxPollingQueue > 0 else { throw ValidationError("--max-polling-queue must be positive") }
         guard maxPacketsPerPoll > 0 else { throw ValidationError("--max-packets-per-poll must be positive") }
+        guard httpCompressionThreshold >= 0 else { throw ValidationError("--http-compression-threshold must not be negative") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 }
 
+
+/// An option that is on or off (`--http-compression on`), as the environment gives it too;
+/// `1`/`0` and `true`/`false` are read as well.
+enum Switch: String, ExpressibleByArgument, Sendable {
+    case on
+    case off
+
+    init?(rawValue: String) {
+        switch rawValue.lowercased() {
+        case "on", "1", "true", "yes": self = .on
+        case "off", "0", "false", "no": self = .off
+        default: return nil
+        }
+    }
+}
 
 /// `name` in the working directory if it is there, else beside the package's sources (a
 /// development build run from elsewhere).

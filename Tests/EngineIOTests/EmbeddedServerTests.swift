@@ -1,3 +1,4 @@
+import CompressNIO
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -70,6 +71,8 @@ import Testing
         var status: Int
         var headers: [String: String]
         var body: String
+        /// The body as sent (compressed or not).
+        var bodyBytes: [UInt8] = []
     }
 
     private func response(_ channel: EmbeddedChannel) throws -> Response? {
@@ -84,11 +87,15 @@ import Testing
             let pair = line.split(separator: ":", maxSplits: 1)
             headers[pair[0].lowercased()] = pair[1].drop(while: { $0 == " " }).description
         }
-        return Response(status: status, headers: headers, body: parts.count > 1 ? String(parts[1]) : "")
+        let headLength = parts[0].utf8.count + 4
+        return Response(
+            status: status, headers: headers, body: parts.count > 1 ? String(parts[1]) : "",
+            bodyBytes: Array(bytes.dropFirst(headLength))
+        )
     }
 
-    private func get(_ query: String, on channel: EmbeddedChannel) throws -> Response? {
-        try send("GET /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\n\r\n", on: channel)
+    private func get(_ query: String, on channel: EmbeddedChannel, headers: String = "") throws -> Response? {
+        try send("GET /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n", on: channel)
         return try response(channel)
     }
 
@@ -289,6 +296,87 @@ import Testing
         )
         #expect(try response(socket)?.status == 421)
         #expect(strict.sessionCount == 2)
+    }
+
+    // MARK: Compression
+
+    /// A polling session with `count` text packets of 100 bytes queued for its next GET.
+    private func sessionWithQueue(of count: Int, on channel: EmbeddedChannel) throws -> String {
+        let sid = try handshake(on: channel)
+        let session = try #require(recorder.sessions.last)
+        for index in 0..<count {
+            session.send(.text(packetText(index)))
+        }
+        return sid
+    }
+
+    /// 99 bytes: three digits and padding.
+    private func packetText(_ index: Int) -> String {
+        let digits = String(index)
+        return String(repeating: "0", count: 3 - digits.count) + digits + String(repeating: "x", count: 96)
+    }
+
+    private func expectedPayload(of count: Int) -> String {
+        (0..<count).map { "4" + packetText($0) }.joined(separator: "\u{1e}")
+    }
+
+    @Test(arguments: [("gzip", CompressionAlgorithm.gzip()), ("deflate", CompressionAlgorithm.zlib())])
+    func aLongPollingResponseIsCompressedForAClientThatTakesIt(coding: String, algorithm: CompressionAlgorithm) throws {
+        let channel = try connection()
+        let sid = try sessionWithQueue(of: 12, on: channel)  // 1,211 bytes
+        let answer = try #require(try get("EIO=4&transport=polling&sid=\(sid)", on: channel, headers: "Accept-Encoding: \(coding)\r\n"))
+        #expect(answer.status == 200)
+        #expect(answer.headers["content-encoding"] == coding)
+        #expect(answer.headers["vary"] == "Accept-Encoding")
+        #expect(Int(answer.headers["content-length"] ?? "") == answer.bodyBytes.count)
+        #expect(answer.bodyBytes.count < 300)
+        var body = ByteBuffer(bytes: answer.bodyBytes)
+        let plain = try body.decompress(with: algorithm)
+        #expect(String(buffer: plain) == expectedPayload(of: 12))
+    }
+
+    @Test func aShortResponseAClientWithoutGzipAndAServerWithoutCompressionGetPlainText() throws {
+        let channel = try connection()
+        // Below the threshold: 10 packets, 1,009 bytes.
+        var sid = try sessionWithQueue(of: 10, on: channel)
+        let short = try #require(try get("EIO=4&transport=polling&sid=\(sid)", on: channel, headers: "Accept-Encoding: gzip\r\n"))
+        #expect(short.headers["content-encoding"] == nil)
+        #expect(short.body == expectedPayload(of: 10))
+        // A client that names neither coding, or refuses both.
+        for refusal in ["", "Accept-Encoding: br, identity\r\n", "Accept-Encoding: gzip;q=0, deflate;q=0, *\r\n"] {
+            let session = try #require(recorder.sessions.last)
+            for index in 0..<12 { session.send(.text(packetText(index))) }
+            let plain = try #require(try get("EIO=4&transport=polling&sid=\(sid)", on: channel, headers: refusal))
+            #expect(plain.headers["content-encoding"] == nil)
+            #expect(plain.body == expectedPayload(of: 12))
+        }
+        // The option off.
+        var configuration = EngineIOConfiguration()
+        configuration.httpCompression = nil
+        let plainServer = EngineIOServer(configuration: configuration, delegate: recorder)
+        let other = try connection(to: plainServer)
+        sid = try sessionWithQueue(of: 12, on: other)
+        let off = try #require(try get("EIO=4&transport=polling&sid=\(sid)", on: other, headers: "Accept-Encoding: gzip\r\n"))
+        #expect(off.headers["content-encoding"] == nil)
+        #expect(off.body == expectedPayload(of: 12))
+    }
+
+    /// The reference's negotiation (`accepts(req).encodings(["gzip", "deflate"])`).
+    @Test(arguments: [
+        ("gzip, deflate, br", HTTPContentCoding?.some(.gzip)),
+        ("deflate, gzip", .deflate),
+        ("br;q=1.0, gzip;q=0.8, deflate;q=0.9", .deflate),
+        ("x-gzip", .gzip),
+        ("GZIP;Q=0.5", .gzip),
+        ("*", .gzip),
+        ("gzip;q=0, *", .deflate),
+        ("gzip;q=0, deflate;q=0.000", nil),
+        ("identity", nil),
+        ("", nil),
+        (";;,,;q=", nil),
+    ])
+    func theCodingIsNegotiatedAsTheReferenceDoes(header: String, expected: HTTPContentCoding?) {
+        #expect(HTTPContentCoding.preferred(by: header) == expected)
     }
 
     // MARK: WebSocket

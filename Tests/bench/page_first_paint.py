@@ -8,35 +8,14 @@ usage: page_first_paint.py --server BIN --data-dir DIR --port PORT --bundle FILE
 """
 import argparse
 import json
-import os
-import socket
-import sqlite3
 import statistics
-import subprocess
 import time
 
+from chat_process import start_seeded
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-
-
-def wait_for_port(port, process):
-    for _ in range(200):
-        if process.poll() is not None:
-            raise SystemExit(f"chat-server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("chat-server did not start")
-
-
-def start(arguments, env):
-    process = subprocess.Popen([arguments.server], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(arguments.port, process)
-    return process
 
 
 def main():
@@ -49,18 +28,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--label", default="swift")
     arguments = parser.parse_args()
-    env = dict(os.environ, PORT=str(arguments.port), HOST="127.0.0.1", DATA_DIR=arguments.data_dir, DATABASE_URL="", CLIENT_BUNDLE=arguments.bundle)
-
-    # The server creates the schema; the rows go in while it is stopped.
-    server = start(arguments, env)
-    server.terminate()
-    server.wait()
-    with sqlite3.connect(os.path.join(arguments.data_dir, "chat.sqlite3")) as db:
-        db.executemany(
-            "INSERT INTO messages (client_offset, content, username) VALUES (?, ?, ?)",
-            ((f"bench-{i}", f"message {i} of a long conversation", f"user{i % 50}") for i in range(arguments.messages)),
-        )
-    server = start(arguments, env)
+    server = start_seeded(arguments.server, arguments.data_dir, arguments.port, arguments.messages, CLIENT_BUNDLE=arguments.bundle)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):

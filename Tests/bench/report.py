@@ -143,6 +143,20 @@ def main():
                 f"{fmt(r['latest_painted_ms_median'], 0)} ms ({fmt(r['latest_painted_ms_worst'], 0)}) | {r['message_elements']} |"
             )
 
+    replays = [r for r in results if r["scenario"] == "polling-replay"]
+    if replays:
+        out.append("\n## HTTP compression of polling responses\n")
+        out.append(f"A raw polling client connects with serverOffset 0 and reads the replay of {replays[0]['messages']} stored")
+        out.append("messages (16 packets per response), with each `Accept-Encoding`; bytes and the server's CPU per")
+        out.append(f"replay, over {replays[0]['runs']} replays.\n")
+        out.append("| Accept-Encoding | body bytes | with status lines and headers | server CPU |")
+        out.append("| --- | --- | --- | --- |")
+        for r in replays:
+            out.append(
+                f"| {r['accept_encoding']} | {r['body_bytes_per_replay']:,} | {r['response_bytes_per_replay']:,} | "
+                f"{fmt(r['server_cpu_ms_per_replay'], 2)} ms |"
+            )
+
     out.append("\n## Ratios against python-socketio (same run)\n")
     swift_fan = find(results, "fanout", "swift", receivers=200)
     py_fan = find(results, "fanout", "python-socketio", receivers=200)
@@ -166,7 +180,8 @@ def main():
     out.append("    socketio-bench storm --clients N --before M --during K --server-pid PID")
     out.append("    socketio-bench forward-latency --port OWNER --other-port NODE --requests N")
     out.append("    socketio-bench hostile --observers N --repeats R --server-pid PID")
-    out.append("    Tests/bench/page_first_paint.py --server BIN --data-dir DIR --port P --bundle FILE --messages N --runs R\n")
+    out.append("    Tests/bench/page_first_paint.py --server BIN --data-dir DIR --port P --bundle FILE --messages N --runs R")
+    out.append("    Tests/bench/polling_replay.py --server BIN --data-dir DIR --port P --messages N --runs R\n")
     out.append("Raw results (one JSON line per scenario):\n")
     out.append("```")
     out.extend(json.dumps(r) for r in results)

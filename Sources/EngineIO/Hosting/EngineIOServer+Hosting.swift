@@ -58,8 +58,10 @@ extension EngineIOServer {
             }.get(or: nil)
             guard let session else { return HTTPResponse(status: .serviceUnavailable) }
             response = await poll(session, on: connection)
+                .compressed(for: request.head.headers.first(name: "accept-encoding"), with: configuration.httpCompression)
         case .poll(let session):
             response = await poll(session, on: connection)
+                .compressed(for: request.head.headers.first(name: "accept-encoding"), with: configuration.httpCompression)
         case .post(let session):
             response = await post(to: session, body: body)
         case .forward(let node):

@@ -36,6 +36,9 @@ public struct EngineIOConfiguration: Sendable {
     /// same backlog, and never get through it. The official JavaScript client reads any
     /// number; with only such clients, a higher value saves round trips on a long backlog.
     public var maxPacketsPerPoll: Int = 16
+    /// Compression of polling responses (gzip or deflate, as the client accepts), on from
+    /// 1,024 bytes as in the reference; nil sends every response as it is.
+    public var httpCompression: HTTPCompression? = HTTPCompression()
     /// How long a connection may take to send a complete request head, counted from when
     /// it connected or got its last response: slow-header (slowloris) and idle keep-alive
     /// connections are closed after it.

@@ -164,9 +164,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 transport: .polling
             )
             let session = server.openSession(handshake: handshake, on: context.eventLoop, webSocket: nil)
-            startPoll(on: session, context: context)
+            startPoll(on: session, acceptEncoding: head.headers.first(name: "accept-encoding"), context: context)
         case .poll(let session):
-            startPoll(on: session, context: context)
+            startPoll(on: session, acceptEncoding: head.headers.first(name: "accept-encoding"), context: context)
         case .post(let session):
             let packets = EngineIOPayload.decode(body)
             EngineIOMetrics.packetsIn.increment(by: Int64(packets.count))
@@ -229,18 +229,21 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func startPoll(on session: EngineIOSession, context: ChannelHandlerContext) {
+    private func startPoll(on session: EngineIOSession, acceptEncoding: String?, context: ChannelHandlerContext) {
         let token = PollResponder.nextToken()
         state = .polling(session, token: token)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let loop = context.eventLoop
         // Completes once the answer is written (or there was none to write).
+        let compression = server.configuration.httpCompression
         let finish: @Sendable (HTTPResponse) -> EventLoopFuture<Void> = { response in
             let written = loop.makePromise(of: Void.self)
             let run: @Sendable () -> Void = {
                 let (handler, context) = bound.value
                 guard case .polling(_, let current) = handler.state, current == token else { return written.succeed() }
                 handler.state = .idle
+                // Compressed on the connection's loop, not the session's.
+                let response = response.compressed(for: acceptEncoding, with: compression)
                 handler.write(response, context: context).cascade(to: written)
             }
             if loop.inEventLoop { run() } else { loop.execute(run) }
