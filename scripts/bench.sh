@@ -87,6 +87,11 @@ stop_server
 start_server swift env PING_INTERVAL=5000 PING_TIMEOUT=5000 DATA_DIR="$WORK/idle3" "$BIN/chat-server"
 bench swift idle --connections "$IDLE_MAX" --hold "$HOLD" --connect-concurrency 500
 stop_server
+# The same with permessage-deflate on and every client offering it, as browsers do: the
+# agreement costs an idle connection no zlib state (one compressor per event loop).
+start_server swift env PING_INTERVAL=5000 PING_TIMEOUT=5000 PER_MESSAGE_DEFLATE=1 DATA_DIR="$WORK/idle4" "$BIN/chat-server"
+bench swift-permessage-deflate idle --connections "$IDLE_LARGE" --hold "$HOLD" --connect-concurrency 500 --offer-per-message-deflate
+stop_server
 
 # Fan-out: 200 receivers at 100 msg/s on both servers, then 1,000 receivers on ours.
 start_server swift "${SWIFT_ENV[@]}"

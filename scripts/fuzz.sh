@@ -52,6 +52,23 @@ seed("eio-payload", "many-packets", "\x1e".join(["4a"] * 330_000))
 seed("eio-payload", "binary", "b" + "QUJD" * 240_000)
 query = "&".join(f"p{i}=%41{i}" for i in range(5_000))
 seed("http-routing", "long-query", f"GET /socket.io/?EIO=4&transport=polling&{query} HTTP/1.1\r\nHost: x\r\n\r\n")
+# A WebSocket with permessage-deflate: compressed messages (RSV1), fragmented, a deflate
+# bomb far past the 4 KiB limit, a corrupt stream, and RSV1 on a continuation.
+import zlib
+def deflated(data):
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+def frame(first, payload, mask=b"\x12\x34\x56\x78"):
+    n = len(payload)
+    size = bytes([0x80 | n]) if n < 126 else (bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536 else bytes([0x80 | 127]) + n.to_bytes(8, "big"))
+    return bytes([first]) + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+upgrade = ("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode()
+message = deflated(b"4" + b"hello deflate " * 40)
+seed("http-routing", "deflate-messages", upgrade + frame(0xC1, message) + frame(0x41, message[:10]) + frame(0x80, message[10:])
+     + frame(0xC1, deflated(b"4" + b"x" * 3_000_000)) )
+seed("http-routing", "deflate-corrupt", upgrade + frame(0xC1, b"\xff\xff\xff\xff") + frame(0x01, b"4a") + frame(0xC0, b"4b"))
 headers = "".join(f"X-H{i}: {i}\r\n" for i in range(3_000))
 seed("http-routing", "many-headers", f"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n{headers}\r\n")
 PY

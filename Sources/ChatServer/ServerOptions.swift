@@ -67,7 +67,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "PEM private key for --tls-cert. [env: TLS_KEY]")
     var tlsKey: String = ProcessInfo.processInfo.environment["TLS_KEY"] ?? ""
 
-    @Flag(help: "Allow credentials (cookies) on cross-origin requests. [env: CORS_CREDENTIALS=1]")
+    // With an inversion: a flag whose default is true (from the environment) must have one.
+    @Flag(inversion: .prefixedNo, help: "Allow credentials (cookies) on cross-origin requests. [env: CORS_CREDENTIALS=1]")
     var corsCredentials: Bool = ProcessInfo.processInfo.environment["CORS_CREDENTIALS"] == "1"
 
     @Option(help: "Milliseconds between server pings. [env: PING_INTERVAL]")
@@ -102,6 +103,12 @@ struct ServerOptions: ParsableArguments {
 
     @Option(help: "The smallest polling response compressed, in bytes. [env: HTTP_COMPRESSION_THRESHOLD]")
     var httpCompressionThreshold: Int = ProcessInfo.processInfo.environment["HTTP_COMPRESSION_THRESHOLD"].flatMap(Int.init) ?? 1024
+
+    @Flag(inversion: .prefixedNo, help: "permessage-deflate on WebSocket for clients that offer it (browsers do), off by default as in the reference. [env: PER_MESSAGE_DEFLATE=1]")
+    var perMessageDeflate: Bool = ProcessInfo.processInfo.environment["PER_MESSAGE_DEFLATE"] == "1"
+
+    @Option(help: "The smallest WebSocket message compressed with --per-message-deflate, in bytes. [env: PER_MESSAGE_DEFLATE_THRESHOLD]")
+    var perMessageDeflateThreshold: Int = ProcessInfo.processInfo.environment["PER_MESSAGE_DEFLATE_THRESHOLD"].flatMap(Int.init) ?? 1024
 
     @Option(help: "Milliseconds a slow client may stay behind before it is disconnected (it can recover). [env: SLOW_CONSUMER_TIMEOUT_MS]")
     var slowConsumerTimeoutMs: Int64 = ProcessInfo.processInfo.environment["SLOW_CONSUMER_TIMEOUT_MS"].flatMap(Int64.init) ?? 10_000
@@ -151,6 +158,7 @@ struct ServerOptions: ParsableArguments {
         configuration.maxPollingQueue = maxPollingQueue
         configuration.maxPacketsPerPoll = maxPacketsPerPoll
         configuration.httpCompression = httpCompression == .on ? HTTPCompression(threshold: httpCompressionThreshold) : nil
+        configuration.perMessageDeflate = perMessageDeflate ? PerMessageDeflate(threshold: perMessageDeflateThreshold) : nil
         return configuration
     }
 
@@ -162,6 +170,7 @@ struct ServerOptions: ParsableArguments {
         guard maxPollingQueue > 0 else { throw ValidationError("--max-polling-queue must be positive") }
         guard maxPacketsPerPoll > 0 else { throw ValidationError("--max-packets-per-poll must be positive") }
         guard httpCompressionThreshold >= 0 else { throw ValidationError("--http-compression-threshold must not be negative") }
+        guard perMessageDeflateThreshold >= 0 else { throw ValidationError("--per-message-deflate-threshold must not be negative") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 }

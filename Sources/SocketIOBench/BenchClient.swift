@@ -116,7 +116,8 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
 
     /// Connects to `host:port`, upgrades to WebSocket at `path`, installs `client`.
     static func connect(
-        host: String, port: Int, path: String, client: BenchClient, group: any EventLoopGroup, localAddress: String?
+        host: String, port: Int, path: String, client: BenchClient, group: any EventLoopGroup, localAddress: String?,
+        offerDeflate: Bool = false
     ) -> EventLoopFuture<any Channel> {
         var bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -144,6 +145,9 @@ final class BenchClient: ChannelInboundHandler, BenchConnection, @unchecked Send
             var headers = HTTPHeaders()
             headers.add(name: "Host", value: "\(host):\(port)")
             headers.add(name: "Content-Length", value: "0")
+            // As a browser offers it; the bench client never sends or reads compressed messages
+            // (it measures what the agreement costs an idle connection).
+            if offerDeflate { headers.add(name: "Sec-WebSocket-Extensions", value: "permessage-deflate; client_max_window_bits") }
             let sid = client.upgradeSid.map { "&sid=\($0)" } ?? ""
             let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path + "?EIO=4&transport=websocket" + sid, headers: headers)
             channel.write(HTTPClientRequestPart.head(head), promise: nil)

@@ -32,6 +32,8 @@ struct Target: ParsableArguments {
     var morePids = ""
 
     @Option(help: "Every client but the first (the sender) on this port; the sender on --port.") var receiversPort: Int?
+    @Flag(help: "Offer permessage-deflate in the WebSocket upgrade, as browsers do (idle: what the agreement costs).")
+    var offerPerMessageDeflate = false
 
     /// The port of client `index`.
     func port(for index: Int) -> Int {
@@ -75,13 +77,19 @@ func connectAll(_ load: Load, target: Target, count: Int, group: any EventLoopGr
             inFlight.append(
                 sid.flatMap { sid in
                     load.loop.submit { client.upgradeSid = sid }.flatMap {
-                        BenchClient.connect(host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source)
+                        BenchClient.connect(
+                            host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source,
+                            offerDeflate: target.offerPerMessageDeflate
+                        )
                     }
                 }
             )
         } else {
             inFlight.append(
-                BenchClient.connect(host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source)
+                BenchClient.connect(
+                            host: target.host, port: port, path: target.path, client: client, group: group, localAddress: source,
+                            offerDeflate: target.offerPerMessageDeflate
+                        )
             )
         }
         next += 1

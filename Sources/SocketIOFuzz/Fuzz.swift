@@ -77,6 +77,8 @@ enum Fuzzing {
     static let server: EngineIOServer = {
         var configuration = EngineIOConfiguration()
         configuration.maxHttpBufferSize = 4096
+        // Compressed frames reach the inflater (a WebSocket upgrade that offers the extension).
+        configuration.perMessageDeflate = PerMessageDeflate()
         return EngineIOServer(configuration: configuration, delegate: Echo())
     }()
 

@@ -207,8 +207,8 @@ where Context.Source == ApplicationRequestContextSource {
                 logger.debug("WebSocket upgrade refused", metadata: ["error": "\(error)"])
             }
             switch negotiation.decided {
-            case .accept?:
-                return HTTPHeaders()
+            case .accept(let request)?:
+                return self.engine.webSocketResponseHeaders(for: request)
             case .refuse?:
                 return nil
             case nil:

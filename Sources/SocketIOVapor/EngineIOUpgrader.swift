@@ -17,7 +17,7 @@ struct EngineIOUpgrader: Upgrader {
         return NIOWebSocketServerUpgrader(
             maxFrameSize: engine.webSocketMaxFrameSize,
             automaticErrorHandling: false,
-            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture([:]) },
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(engine.webSocketResponseHeaders(for: request)) },
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture { try engine.adoptWebSocket(channel, for: request) }
             }

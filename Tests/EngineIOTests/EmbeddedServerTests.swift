@@ -43,19 +43,19 @@ import Testing
         server = EngineIOServer(configuration: configuration, delegate: recorder)
     }
 
-    private func connection(to server: EngineIOServer? = nil) throws -> EmbeddedChannel {
+    func connection(to server: EngineIOServer? = nil) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(loop: loop)
         try (server ?? self.server).configureChannel(channel)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
 
-    private func send(_ text: String, on channel: EmbeddedChannel) throws {
+    func send(_ text: String, on channel: EmbeddedChannel) throws {
         try channel.writeInbound(ByteBuffer(string: text))
         loop.run()
     }
 
-    private func outbound(_ channel: EmbeddedChannel) throws -> [UInt8] {
+    func outbound(_ channel: EmbeddedChannel) throws -> [UInt8] {
         loop.run()
         var bytes: [UInt8] = []
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
@@ -75,7 +75,7 @@ import Testing
         var bodyBytes: [UInt8] = []
     }
 
-    private func response(_ channel: EmbeddedChannel) throws -> Response? {
+    func response(_ channel: EmbeddedChannel) throws -> Response? {
         let bytes = try outbound(channel)
         guard !bytes.isEmpty else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
@@ -94,17 +94,17 @@ import Testing
         )
     }
 
-    private func get(_ query: String, on channel: EmbeddedChannel, headers: String = "") throws -> Response? {
+    func get(_ query: String, on channel: EmbeddedChannel, headers: String = "") throws -> Response? {
         try send("GET /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\n\(headers)\r\n", on: channel)
         return try response(channel)
     }
 
-    private func post(_ query: String, body: String, on channel: EmbeddedChannel) throws -> Response? {
+    func post(_ query: String, body: String, on channel: EmbeddedChannel) throws -> Response? {
         try send("POST /socket.io/?\(query) HTTP/1.1\r\nHost: localhost\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)", on: channel)
         return try response(channel)
     }
 
-    private func handshake(on channel: EmbeddedChannel) throws -> String {
+    func handshake(on channel: EmbeddedChannel) throws -> String {
         let open = try #require(try get("EIO=4&transport=polling", on: channel))
         #expect(open.status == 200)
         let sid = open.body.split(separator: "\"")[3]
@@ -381,25 +381,28 @@ import Testing
 
     // MARK: WebSocket
 
-    private func upgrade(_ query: String, on channel: EmbeddedChannel) throws -> [UInt8] {
+    func upgrade(_ query: String, on channel: EmbeddedChannel, headers: String = "") throws -> [UInt8] {
         try send(
             "GET /socket.io/?\(query) HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n",
             on: channel
         )
         return try outbound(channel)
     }
 
-    /// A masked client frame, as RFC 6455 requires of clients.
-    private func clientFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true) -> ByteBuffer {
+    /// A masked client frame, as RFC 6455 requires of clients; `rsv1` marks a compressed one.
+    func clientFrame(opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv1: Bool = false) -> ByteBuffer {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         var buffer = ByteBuffer()
-        buffer.writeInteger((fin ? 0x80 : 0) | opcode)
+        buffer.writeInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode)
         if payload.count < 126 {
             buffer.writeInteger(0x80 | UInt8(payload.count))
-        } else {
+        } else if payload.count <= 0xFFFF {
             buffer.writeInteger(UInt8(0x80 | 126))
             buffer.writeInteger(UInt16(payload.count))
+        } else {
+            buffer.writeInteger(UInt8(0x80 | 127))
+            buffer.writeInteger(UInt64(payload.count))
         }
         buffer.writeBytes(mask)
         buffer.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
@@ -407,24 +410,32 @@ import Testing
     }
 
     /// Splits unmasked server frames into (opcode, payload).
-    private func serverFrames(_ bytes: [UInt8]) -> [(UInt8, [UInt8])] {
-        var frames: [(UInt8, [UInt8])] = []
+    func serverFrames(_ bytes: [UInt8]) -> [(UInt8, [UInt8])] {
+        serverFramesWithFlags(bytes).map { ($0.first & 0x0F, $0.payload) }
+    }
+
+    /// Splits unmasked server frames into their first byte (FIN, RSV1-3, opcode) and payload.
+    func serverFramesWithFlags(_ bytes: [UInt8]) -> [(first: UInt8, payload: [UInt8])] {
+        var frames: [(first: UInt8, payload: [UInt8])] = []
         var index = 0
         while index + 2 <= bytes.count {
-            let opcode = bytes[index] & 0x0F
+            let first = bytes[index]
             var length = Int(bytes[index + 1] & 0x7F)
             index += 2
             if length == 126 {
                 length = Int(bytes[index]) << 8 | Int(bytes[index + 1])
                 index += 2
+            } else if length == 127 {
+                length = bytes[index..<index + 8].reduce(0) { $0 << 8 | Int($1) }
+                index += 8
             }
-            frames.append((opcode, Array(bytes[index..<index + length])))
+            frames.append((first, Array(bytes[index..<index + length])))
             index += length
         }
         return frames
     }
 
-    private func afterHeaders(_ bytes: [UInt8]) -> [UInt8] {
+    func afterHeaders(_ bytes: [UInt8]) -> [UInt8] {
         let separator: [UInt8] = [13, 10, 13, 10]
         for index in 0..<(bytes.count - 3) where Array(bytes[index..<index + 4]) == separator {
             return Array(bytes[(index + 4)...])

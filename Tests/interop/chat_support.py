@@ -93,11 +93,17 @@ class ChatServer:
             after = page["next_after"]
 
 
+def metric(url, name):
+    """A chat-server's metric `name` from its /metrics; 0 while it is absent (a counter
+    appears with its first increment)."""
+    text = requests.get(url + "/metrics", timeout=5).text
+    line = next((line for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{")), None)
+    return float(line.split()[-1]) if line else 0
+
+
 def connected_sockets(url):
     """How many sockets a chat-server has connected, from its /metrics."""
-    text = requests.get(url + "/metrics", timeout=5).text
-    line = next((line for line in text.splitlines() if line.startswith("socketio_sockets_connected")), None)
-    return int(float(line.split()[-1])) if line else 0  # absent until the node's first socket
+    return int(metric(url, "socketio_sockets_connected"))
 
 
 def wait_for_sockets(url, count, timeout=5):

@@ -6,7 +6,7 @@ Screenshots land in .test-artifacts/. (test_browser_page.py has the page's own f
 from pathlib import Path
 
 import pytest
-from chat_support import ChatServer
+from chat_support import ChatServer, metric
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from waiting import wait_until
@@ -110,6 +110,24 @@ def test_two_people_chat_disconnect_reconnect_reload(browser, chat):
     # A reload shows the latest page of the history (here all of it), as the same user.
     reloaded = Page(bob.driver, chat.url, "bob")
     assert reloaded.wait_for_messages(len(expected)) == expected
+
+
+def test_the_page_works_with_per_message_deflate(browser, static_dir):
+    """PER_MESSAGE_DEFLATE=1: Chromium offers permessage-deflate and the server agrees; a
+    long message goes compressed both ways (the server's counters say so), short ones too."""
+    chat = ChatServer("sqlite", PER_MESSAGE_DEFLATE="1")
+    try:
+        ada = Page(browser(), chat.url, "ada")
+        bob = Page(browser(), chat.url, "bob")
+        long_text = " ".join(f"word{i}" for i in range(250))  # about 2 KB
+        ada.send(long_text)
+        assert bob.wait_for_messages(1) == [["ada", long_text]]
+        bob.send("short")
+        assert ada.wait_for_messages(2) == [["ada", long_text], ["bob", "short"]]
+        assert metric(chat.url, "engineio_websocket_messages_inflated_total") >= 1
+        assert metric(chat.url, "engineio_websocket_messages_deflated_total") >= 1
+    finally:
+        chat.stop()
 
 
 def test_a_server_restart_loses_and_duplicates_nothing(browser, chat):

@@ -99,6 +99,14 @@ extension EngineIOServer {
         await openWebSockets.hold()
     }
 
+    /// The headers a host's 101 must carry for `request` besides the WebSocket handshake's
+    /// own (`Sec-WebSocket-Extensions` when permessage-deflate is on and the client offered
+    /// it): return them from the upgrader's `shouldUpgrade`. `adoptWebSocket` takes the
+    /// connection as having sent them.
+    public func webSocketResponseHeaders(for request: EngineIOHostRequest) -> HTTPHeaders {
+        webSocketResponseHeaders(for: request.head)
+    }
+
     /// The largest WebSocket frame the server reads: what a host's upgrader is built with.
     public var webSocketMaxFrameSize: Int { max(configuration.maxHttpBufferSize, 1 << 14) }
 

@@ -105,7 +105,7 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
     private let headerLength: UInt8
 
     /// Space left in front of a new packet's data for the longest frame header.
-    private static let headroom = 10
+    static let headroom = 10
 
     /// The packet's data, without the frame header.
     public var bytes: ByteBuffer {
@@ -123,12 +123,23 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
 
     /// `data`'s readable bytes must start at least `headroom` bytes into the buffer.
     private init(kind: Kind, data: ByteBuffer) {
+        let frame = Self.frame(kind: kind, compressed: false, data: data)
+        self.kind = kind
+        self.frame = frame
+        self.headerLength = UInt8(frame.readableBytes - data.readableBytes)
+    }
+
+    /// An unmasked, unfragmented frame of `kind` around `data`, whose readable bytes must start
+    /// at least `headroom` bytes into the buffer: the header goes in front of them, in place.
+    /// `compressed` sets RSV1, which marks a permessage-deflate message (RFC 7692).
+    static func frame(kind: Kind, compressed: Bool, data: ByteBuffer) -> ByteBuffer {
         var frame = data
         let length = frame.readableBytes
         let headerLength = length < 126 ? 2 : (length <= 0xFFFF ? 4 : 10)
         let start = frame.readerIndex - headerLength
-        precondition(start >= 0, "an outbound packet is built with headroom for its frame header")
-        frame.setInteger(UInt8(0x80 | (kind == .text ? 0x1 : 0x2)), at: start)  // FIN, opcode
+        precondition(start >= 0, "an outbound frame is built with headroom for its header")
+        let first: UInt8 = 0x80 | (compressed ? 0x40 : 0) | (kind == .text ? 0x1 : 0x2)  // FIN, RSV1, opcode
+        frame.setInteger(first, at: start)
         switch headerLength {
         case 2:
             frame.setInteger(UInt8(length), at: start + 1)
@@ -140,9 +151,7 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
             frame.setInteger(UInt64(length), at: start + 2)
         }
         frame.moveReaderIndex(to: start)
-        self.kind = kind
-        self.frame = frame
-        self.headerLength = UInt8(headerLength)
+        return frame
     }
 
     private static func bufferWithHeadroom(capacity: Int) -> ByteBuffer {

@@ -39,6 +39,9 @@ public struct EngineIOConfiguration: Sendable {
     /// Compression of polling responses (gzip or deflate, as the client accepts), on from
     /// 1,024 bytes as in the reference; nil sends every response as it is.
     public var httpCompression: HTTPCompression? = HTTPCompression()
+    /// permessage-deflate on WebSocket (RFC 7692) for clients that offer it; nil, the
+    /// default as in the reference, leaves every connection uncompressed.
+    public var perMessageDeflate: PerMessageDeflate? = nil
     /// How long a connection may take to send a complete request head, counted from when
     /// it connected or got its last response: slow-header (slowloris) and idle keep-alive
     /// connections are closed after it.

@@ -33,6 +33,10 @@ enum EngineIOMetrics {
     static let bytesIn = Counter(label: "engineio_bytes_received_total")
     static let packetsOut = Counter(label: "engineio_packets_sent_total")
     static let bytesOut = Counter(label: "engineio_bytes_sent_total")
+    /// permessage-deflate: packets compressed (once per event loop a broadcast reaches, not
+    /// per recipient), and client messages inflated.
+    static let messagesDeflated = Counter(label: "engineio_websocket_messages_deflated_total")
+    static let messagesInflated = Counter(label: "engineio_websocket_messages_inflated_total")
     static let slowConsumersDropped = Counter(label: "engineio_slow_consumers_dropped_total")
     static let refusedAtCapacity = Counter(label: "engineio_handshakes_refused_at_capacity_total")
     static let refusedHost = Counter(label: "engineio_requests_refused_host_total")

@@ -37,6 +37,9 @@ public final class EngineIOServer: Sendable {
 
     /// Each event loop's WebSocket flush batcher, taken once per connection, not per write.
     let flushBatchers = EventLoopRegistry { _ in FlushBatcher() }
+    /// Each loop's permessage-deflate compressor and inflater, made when a WebSocket there
+    /// first negotiates the extension.
+    let deflaters = EventLoopRegistry { _ in WebSocketDeflater() }
 
     /// The open WebSockets, for hosts that stop when their connections' tasks have returned.
     let openWebSockets = OpenWebSockets()
@@ -128,7 +131,7 @@ public final class EngineIOServer: Sendable {
             // WebSocketTransportHandler answers protocol errors itself, closing gracefully.
             automaticErrorHandling: false,
             // WebSocketUpgradeHandler has already asked `acceptsWebSocket`.
-            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+            shouldUpgrade: { channel, head in channel.eventLoop.makeSucceededFuture(self.webSocketResponseHeaders(for: head)) },
             upgradePipelineHandler: { channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     try self.configureWebSocket(channel, head: head)
@@ -227,7 +230,15 @@ public final class EngineIOServer: Sendable {
     }
 
     func configureWebSocket(_ channel: any Channel, head: HTTPRequestHead, hostContext: (any Sendable)? = nil) throws {
-        let connection = WebSocketConnection(channel: channel, batcher: flushBatchers.value(for: channel.eventLoop))
+        let deflate = configuration.perMessageDeflate.flatMap { settings in
+            DeflateAgreement.negotiate(head.headers).map {
+                WebSocketConnection.Deflate(
+                    deflater: deflaters.value(for: channel.eventLoop), windowBits: $0.serverWindowBits,
+                    threshold: max(settings.threshold, PerMessageDeflate.minimumCompressed)
+                )
+            }
+        }
+        let connection = WebSocketConnection(channel: channel, batcher: flushBatchers.value(for: channel.eventLoop), deflate: deflate)
         let target: WebSocketTransportHandler.Target
         switch EngineIORequest(head: head, mountPath: configuration.path).map({ route($0) }) {
         case .success(.upgrade(let sid)):
@@ -253,6 +264,14 @@ public final class EngineIOServer: Sendable {
         let encoder = try channel.pipeline.syncOperations.handler(type: WebSocketFrameEncoder.self)
         try channel.pipeline.syncOperations.addHandler(connection.writer, position: .before(encoder))
         try channel.pipeline.syncOperations.addHandler(WebSocketTransportHandler(server: self, connection: connection, target: target))
+    }
+
+    /// The headers the 101 answering the WebSocket request `head` carries beside the
+    /// handshake's own: the permessage-deflate agreement, if the option is on and the client
+    /// offered it. `configureWebSocket` reaches the same agreement from the same head.
+    func webSocketResponseHeaders(for head: HTTPRequestHead) -> HTTPHeaders {
+        guard configuration.perMessageDeflate != nil, let agreement = DeflateAgreement.negotiate(head.headers) else { return [:] }
+        return ["sec-websocket-extensions": agreement.responseHeader]
     }
 
     // MARK: Session lifecycle

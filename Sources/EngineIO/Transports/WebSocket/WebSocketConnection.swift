@@ -5,14 +5,16 @@ import NIOWebSocket
 /// The write side of one WebSocket, as a session sees it. Its identity tells the session
 /// which of its WebSockets (the active one or an upgrading one) an event came from.
 final class WebSocketConnection: @unchecked Sendable {
-    // @unchecked Sendable: `channel`, `eventLoop`, `batcher`, `writer` and `closing` are
-    // immutable or atomic; `flushPending` and the writer's context are read and written only
+    // @unchecked Sendable: `channel`, `eventLoop`, `batcher`, `deflate`, `writer` and
+    // `closing` are immutable or atomic (the deflater itself is used on this loop only); `flushPending` and the writer's context are read and written only
     // on the channel's event loop, by `writeOnLoop`, `flush` and the loop's `FlushBatcher`.
     let channel: Channel
     /// The channel's event loop, kept: asking the channel costs a protocol call and a
     /// retain and release, on every write to every recipient of a broadcast.
     let eventLoop: any EventLoop
     private let batcher: FlushBatcher
+    /// permessage-deflate as negotiated for this connection, if it was.
+    let deflate: Deflate?
     /// Where encoded frames enter the pipeline, beneath NIO's frame encoder.
     let writer = EncodedFrameWriter()
     var flushPending = false
@@ -21,11 +23,22 @@ final class WebSocketConnection: @unchecked Sendable {
     /// How long a closing connection waits for the client to close its side.
     static let closeLinger: TimeAmount = .seconds(2)
 
-    /// `batcher` is the one of the channel's event loop.
-    init(channel: Channel, batcher: FlushBatcher) {
+    /// permessage-deflate on one connection: the loop's deflater, and what was agreed.
+    struct Deflate {
+        /// The deflater of the channel's event loop.
+        let deflater: WebSocketDeflater
+        /// The window of the messages sent (`DeflateAgreement.serverWindowBits`).
+        let windowBits: Int32
+        /// Messages shorter than this go uncompressed.
+        let threshold: Int
+    }
+
+    /// `batcher` (and `deflate`'s deflater) are the ones of the channel's event loop.
+    init(channel: Channel, batcher: FlushBatcher, deflate: Deflate? = nil) {
         self.channel = channel
         self.eventLoop = channel.eventLoop
         self.batcher = batcher
+        self.deflate = deflate
     }
 
     /// Writes packets as frames; the loop's batcher flushes them with whatever else was
@@ -49,9 +62,15 @@ final class WebSocketConnection: @unchecked Sendable {
         // Without the writer's context the channel is closed or closing: nothing to send.
         guard let context = writer.context else { return }
         for packet in packets {
-            context.write(NIOAny(packet.frame), promise: nil)
+            var frame = packet.frame
+            if let deflate, packet.byteCount >= deflate.threshold,
+                let compressed = deflate.deflater.compressedFrame(of: packet, windowBits: deflate.windowBits)
+            {
+                frame = compressed
+            }
+            context.write(NIOAny(frame), promise: nil)
             batcher.packetsWritten += 1
-            batcher.bytesWritten += packet.frame.readableBytes
+            batcher.bytesWritten += frame.readableBytes
         }
         batcher.needsFlush(self)
     }

@@ -20,11 +20,14 @@ struct WebSocketMessageAssembler {
     struct Message: Equatable {
         var opcode: WebSocketOpcode
         var data: ByteBuffer
+        /// Its first frame had RSV1 set: permessage-deflate data, still to be inflated.
+        var compressed = false
     }
 
     let maxMessageSize: Int
     let maxFragments: Int
     private var opcode: WebSocketOpcode?
+    private var compressed = false
     private var buffer = ByteBuffer()
     private var fragments = 0
 
@@ -40,8 +43,9 @@ struct WebSocketMessageAssembler {
         case .text, .binary:
             guard opcode == nil else { throw fail(.unexpectedFrame) }
             // The usual case, an unfragmented message: no copy.
-            if frame.fin { return Message(opcode: frame.opcode, data: frame.unmaskedData) }
+            if frame.fin { return Message(opcode: frame.opcode, data: frame.unmaskedData, compressed: frame.rsv1) }
             opcode = frame.opcode
+            compressed = frame.rsv1
             fragments = 0
             buffer.clear()
             try append(frame)
@@ -50,7 +54,7 @@ struct WebSocketMessageAssembler {
             guard let opcode else { throw fail(.unexpectedFrame) }
             try append(frame)
             guard frame.fin else { return nil }
-            let message = Message(opcode: opcode, data: buffer)
+            let message = Message(opcode: opcode, data: buffer, compressed: compressed)
             self.opcode = nil
             buffer = ByteBuffer()  // gives the storage to the message
             return message

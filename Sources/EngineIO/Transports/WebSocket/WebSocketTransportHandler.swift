@@ -58,15 +58,29 @@ final class WebSocketTransportHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         guard !connection.isClosing else { return }
-        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {
-            // No extension is negotiated, so reserved bits are a protocol error (RFC 6455 §5.2).
+        // Reserved bits are a protocol error (RFC 6455 §5.2), but for RSV1 on the first frame
+        // of a data message where permessage-deflate was agreed (RFC 7692 §6).
+        guard !frame.rsv2, !frame.rsv3, !frame.rsv1 || (connection.deflate != nil && (frame.opcode == .text || frame.opcode == .binary)) else {
             closeWithError(.protocolError, context: context)
             return
         }
         switch frame.opcode {
         case .text, .binary, .continuation:
             do {
-                guard let message = try assembler.receive(frame) else { return }
+                guard var message = try assembler.receive(frame) else { return }
+                if message.compressed, let deflate = connection.deflate {
+                    switch Result(catching: { () throws(WebSocketDeflater.InflateFailure) in
+                        try deflate.deflater.inflate(message.data, limit: server.configuration.maxHttpBufferSize)
+                    }) {
+                    case .success(let data):
+                        message.data = data
+                        message.compressed = false
+                    case .failure(.tooLarge):
+                        return closeWithError(.messageTooLarge, context: context)
+                    case .failure(.corrupt):
+                        return closeWithError(.dataInconsistentWithMessage, context: context)
+                    }
+                }
                 received(message, context: context)
             } catch .unexpectedFrame {
                 closeWithError(.protocolError, context: context)
