@@ -48,6 +48,19 @@ seed("sio-packet", "long-number", '2["e",' + "7" * 900_000 + "]")
 seed("sio-packet", "deep", '2["e",[' + ",".join(["[" * 60 + "]" * 60] * 8000) + "]]")
 seed("sio-packet", "placeholders", '51-["e",{"_placeholder":true,"num":0},{' + keys[:500_000] + "}]\x00\x01\x02")
 seed("sio-packet", "namespace", "0/" + "n" * 999_000 + ",")
+# MessagePack at the limits: a map of 80,000 keys, one key 100,000 times, 150,000 elements,
+# a 900 KB string, nesting a million deep, lengths that claim more than there is.
+def mp_str(text):
+    data = text.encode()
+    return (bytes([0xA0 | len(data)]) if len(data) < 32 else b"\xd9" + bytes([len(data)]) if len(data) < 256 else b"\xdb" + len(data).to_bytes(4, "big")) + data
+def mp_packet(data):
+    return b"\x83" + mp_str("type") + b"\x02" + mp_str("nsp") + mp_str("/") + mp_str("data") + b"\x92" + mp_str("e") + data
+seed("sio-msgpack", "map-keys", mp_packet(b"\xdf" + (80_000).to_bytes(4, "big") + b"".join(mp_str(base36(i)) + bytes([i % 10]) for i in range(80_000))))
+seed("sio-msgpack", "repeated-key", mp_packet(b"\xdf" + (100_000).to_bytes(4, "big") + (mp_str("k") + b"\x01") * 100_000))
+seed("sio-msgpack", "elements", mp_packet(b"\xdd" + (150_000).to_bytes(4, "big") + b"\x07" * 150_000))
+seed("sio-msgpack", "long-string", mp_packet(mp_str("x" * 900_000)))
+seed("sio-msgpack", "deep", mp_packet(b"\x91" * 1_000_000))
+seed("sio-msgpack", "lying-lengths", mp_packet(b"\xdd\xff\xff\xff\xff" + b"\xdf\xff\xff\xff\xff" + b"\xc6\xff\xff\xff\xff"))
 seed("eio-payload", "many-packets", "\x1e".join(["4a"] * 330_000))
 seed("eio-payload", "binary", "b" + "QUJD" * 240_000)
 query = "&".join(f"p{i}=%41{i}" for i in range(5_000))
@@ -93,10 +106,10 @@ run() {  # target, seconds, max_len, corpus directories...
 # Each decoder twice: small inputs, where mutation is fast and coverage grows, then the
 # worst-case seeds at the 1 MB limit and their mutations, where a super-linear cost shows.
 LARGE=$((SECONDS_EACH / 3))
-for target in eio-payload sio-packet; do
+for target in eio-payload sio-packet sio-msgpack; do
     run "$target" $((SECONDS_EACH - LARGE)) 65536 "Tests/fuzz/corpus/$target"
     run "$target" "$LARGE" 1000000 "$SEEDS/$target"
 done
 run http-routing "$SECONDS_EACH" 65536 "Tests/fuzz/corpus/http-routing" "$SEEDS/http-routing"
 run resp "$((SECONDS_EACH / 2))" 65536 "Tests/fuzz/corpus/resp"
-echo "fuzz: 4 targets, ${SECONDS_EACH}s each, no crash, no input slower than ${TIMEOUT}s"
+echo "fuzz: 5 targets, ${SECONDS_EACH}s each, no crash, no input slower than ${TIMEOUT}s"

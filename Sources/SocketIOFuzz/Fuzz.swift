@@ -11,6 +11,7 @@ import Glibc
 /// Fuzz targets for the decoders that face the network:
 ///   eio-payload   the Engine.IO polling payload decoder and the packet parser
 ///   sio-packet    the Socket.IO packet decoder (text, then binary attachments)
+///   sio-msgpack   the socket.io-msgpack-parser packet reader (MessagePack)
 ///   http-routing  raw bytes into the HTTP/WebSocket pipeline of an EngineIOServer
 ///   resp          the RESP decoder of the Redis client, fed in random-sized reads
 /// Built with `-sanitize=fuzzer -DFUZZING` (scripts/fuzz.sh) it is a libFuzzer binary whose
@@ -19,6 +20,7 @@ import Glibc
 enum FuzzTarget: String, CaseIterable {
     case eioPayload = "eio-payload"
     case sioPacket = "sio-packet"
+    case sioMsgpack = "sio-msgpack"
     case httpRouting = "http-routing"
     case resp = "resp"
 
@@ -38,6 +40,8 @@ enum FuzzTarget: String, CaseIterable {
             for part in parts.dropFirst() {
                 guard (try? decoder.decode(.binary(ByteBuffer(bytes: part)))) != nil else { return }
             }
+        case .sioMsgpack:
+            _ = try? SocketIOPacket(messagePack: ByteBuffer(bytes: bytes))
         case .resp:
             // The first byte sets the read size, as a reply can arrive cut anywhere.
             guard let first = bytes.first else { return }

@@ -571,7 +571,12 @@ import Testing
     /// Four corners of the space, each small enough to explore completely in seconds:
     /// two link losses; database errors with a lost commit; a client that claims more than
     /// was ever stored; two event loops.
-    @Test(arguments: [
+    ///
+    /// One after the other (`.serialized`): each is seconds of CPU on a thread of the
+    /// concurrency pool, which has one per core; four at once held both cores' threads for
+    /// twenty seconds, and every async test of the run waited (a cluster request with a 5 s
+    /// timeout gave up before the other nodes could answer).
+    @Test(.serialized, arguments: [
         Bounds(messages: 3, pageSize: 2, linkLosses: 2, databaseErrors: 0, lostCommits: 0, loops: 1),
         Bounds(messages: 3, pageSize: 2, linkLosses: 1, databaseErrors: 1, lostCommits: 1, loops: 1),
         Bounds(messages: 3, pageSize: 1, linkLosses: 1, databaseErrors: 1, lostCommits: 1, loops: 1, initialServerOffset: 99, history: 1),

@@ -130,11 +130,11 @@ class ChatClient:
     """A python-socketio client that keeps what the chat sends it and its serverOffset,
     as the tutorial's page does."""
 
-    def __init__(self, server: ChatServer, username: str, server_offset=0, transports=("websocket",)):
+    def __init__(self, server: ChatServer, username: str, server_offset=0, transports=("websocket",), serializer="default"):
         self.username = username
         self.received: list[tuple] = []
         self.cond = threading.Condition()
-        self.client = socketio.Client(reconnection=False)
+        self.client = socketio.Client(reconnection=False, serializer=serializer)
         in_arrival_order(self.client)
         self.client.on("chat message", self._on_message)
         self.client.connect(

@@ -21,12 +21,12 @@ def chat():
     server.stop()
 
 
-async def chat_round_trip(url, **connect_options):
-    """Connects two AsyncClients, sends a message from one, sees it on both; returns the
-    transports they ended on."""
+async def chat_round_trip(url, serializers=("default", "default"), **connect_options):
+    """Connects two AsyncClients (with these serializers), sends a message from the first,
+    sees it on both; returns the transports they ended on."""
     clients, inboxes = [], []
-    for _ in range(2):
-        client = socketio.AsyncClient(reconnection=False)
+    for serializer in serializers:
+        client = socketio.AsyncClient(reconnection=False, serializer=serializer)
         inbox = asyncio.Queue()
         client.on("chat message", lambda *args, inbox=inbox: inbox.put_nowait(args))
         await client.connect(url, auth={"serverOffset": 0, "username": "async"}, wait_timeout=5, **connect_options)
@@ -59,6 +59,14 @@ def test_the_asyncio_client_with_default_settings_connects_upgrades_and_chats(ch
 @pytest.mark.parametrize("transports", [["polling"], ["websocket"]])
 def test_the_asyncio_client_on_one_transport(chat, transports):
     assert asyncio.run(chat_round_trip(chat.url, transports=transports)) == transports * 2
+
+
+@pytest.mark.parametrize("transports", [["polling"], ["websocket"], ["polling", "websocket"]])
+@pytest.mark.parametrize("serializers", [("msgpack", "default"), ("default", "msgpack")])
+def test_the_asyncio_client_with_msgpack_chats_with_json_clients(chat, transports, serializers):
+    """serializer='msgpack' (socket.io-msgpack-parser's format) beside the default one: each
+    connection speaks its own, both ways."""
+    assert asyncio.run(chat_round_trip(chat.url, serializers=serializers, transports=transports)) == [transports[-1]] * 2
 
 
 def test_the_asyncio_client_on_polling_takes_a_long_backlog(chat):

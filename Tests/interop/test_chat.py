@@ -378,3 +378,29 @@ def test_who_is_online_and_typing_and_neither_becomes_a_flood(chat):
     finally:
         ada.close()
         bob.close()
+
+
+@pytest.mark.parametrize("transports", [("websocket",), ("polling",), ("polling", "websocket")])
+def test_msgpack_clients_chat_with_json_clients(transports):
+    """python-socketio's serializer='msgpack' (socket.io-msgpack-parser's format): each
+    connection speaks the parser its client chose, told from its first packet; messages,
+    acks, duplicates and the replay of what a client missed cross between the two."""
+    server = ChatServer("sqlite")
+    clients = []
+    try:
+        ada = ChatClient(server, "ada", transports=transports, serializer="msgpack")
+        bob = ChatClient(server, "bob", transports=transports)
+        clients += [ada, bob]
+        assert "id" in ada.send("from msgpack", offset="ada-1")
+        assert [row[0] for row in bob.wait_for(1)] == ["from msgpack"]
+        assert "id" in bob.send("from json")
+        assert [row[0] for row in ada.wait_for(2)] == ["from msgpack", "from json"]
+        assert "id" in ada.send("from msgpack", offset="ada-1")  # a retry: acked, stored once
+        carol = ChatClient(server, "carol", server_offset=0, transports=transports, serializer="msgpack")
+        clients.append(carol)
+        assert [row[0] for row in carol.wait_for(2)] == ["from msgpack", "from json"]
+        assert [row["content"] for row in server.all_rows()] == ["from msgpack", "from json"]
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()

@@ -194,6 +194,16 @@ public struct EngineIOOutboundPacket: Sendable, Hashable {
         return frame.getString(at: frame.readerIndex + Int(headerLength) + 1, length: byteCount - 1)
     }
 
+    /// Whether `other` is this very encoding: the same bytes of the same buffer, not merely
+    /// equal ones. A cache that holds a packet (so that its buffer cannot be freed and reused)
+    /// can tell by this, at the cost of a comparison, that it is given that packet again: a
+    /// broadcast written to each recipient on an event loop in turn.
+    public func isSameEncoding(as other: EngineIOOutboundPacket) -> Bool {
+        guard frame.readableBytes == other.frame.readableBytes else { return false }
+        let mine = frame.withUnsafeReadableBytes { $0.baseAddress }
+        return mine == other.frame.withUnsafeReadableBytes { $0.baseAddress }
+    }
+
     static let ping = EngineIOOutboundPacket.control(.ping)
     static let noop = EngineIOOutboundPacket.control(.noop)
     static let close = EngineIOOutboundPacket.control(.close)

@@ -14,6 +14,17 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
     var maxEventsPerSecond: Int { router.configuration.maxEventsPerSecond }
     private let router: SocketIORouter
     private var decoder: SocketIOPacketDecoder
+    /// The parser the client speaks, told by its first packet: a text one is the default
+    /// parser's (JSON), a binary one socket.io-msgpack-parser's. Until then, the default's.
+    private var parser = Parser.undecided
+    /// The loop's converter to msgpack, once the client has shown it speaks it.
+    private var transcoder: MessagePackTranscoder?
+
+    private enum Parser {
+        case undecided
+        case json
+        case messagePack
+    }
     private var sockets: [String: SocketIOSocket] = [:]
     private var pendingNamespaces: Set<String> = []
     private var connectTimer: Scheduled<Void>?
@@ -32,6 +43,11 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
     }
 
     func write(_ packet: EncodedSocketIOPacket, volatile: Bool = false) {
+        if let transcoder {
+            guard let converted = transcoder.messagePack(of: packet) else { return }
+            if volatile { _ = session.sendIfWritable(converted) } else { session.send(converted) }
+            return
+        }
         if volatile {
             // All or nothing: the attachments go only if the packet itself went.
             guard session.sendIfWritable(packet.text) else { return }
@@ -44,9 +60,24 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
     // MARK: EngineIOSessionHandler
 
     func session(_ session: EngineIOSession, didReceive message: EngineIOMessage) {
+        if case .undecided = parser {
+            if case .binary = message {
+                parser = .messagePack
+                transcoder = router.transcoders.value(for: eventLoop)
+            } else {
+                parser = .json
+            }
+        }
         let packet: SocketIOPacket?
         do {
-            packet = try decoder.decode(message)
+            switch (parser, message) {
+            case (.messagePack, .binary(let bytes)):
+                packet = try SocketIOPacket(messagePack: bytes, maxDepth: router.configuration.maxJSONDepth)
+            case (.messagePack, .text):
+                throw SocketIOParseError(reason: "a text packet from a msgpack client")
+            default:
+                packet = try decoder.decode(message)
+            }
         } catch {
             close(reason: .parseError)
             return

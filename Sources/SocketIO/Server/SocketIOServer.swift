@@ -67,6 +67,8 @@ public final class SocketIOServer: Sendable {
 final class SocketIORouter: EngineIOServerDelegate {
     let configuration: SocketIOConfiguration
     private let namespaces: NIOLockedValueBox<[String: SocketIONamespace]>
+    /// Each loop's converter for the connections whose client speaks msgpack.
+    let transcoders = EventLoopRegistry { _ in MessagePackTranscoder() }
 
     init(configuration: SocketIOConfiguration) {
         self.configuration = configuration

@@ -22,10 +22,10 @@ final class WebSocketDeflater: @unchecked Sendable {
 
     private var compressors: [Int32: ZlibCompressor] = [:]
     private var inflater: ZlibDecompressor?
-    /// The last packet compressed (its frame, held so that its storage cannot be reused by
-    /// another packet while it is kept) and its compressed frame, or nil if compressing did
-    /// not make it shorter.
-    private var last: (frame: ByteBuffer, windowBits: Int32, compressed: ByteBuffer?)?
+    /// The last packet compressed (held, so that its buffer cannot be reused by another
+    /// packet while it is kept) and its compressed frame, or nil if compressing did not
+    /// make it shorter.
+    private var last: (packet: EngineIOOutboundPacket, windowBits: Int32, compressed: ByteBuffer?)?
     /// How many packets were compressed (not taken from `last`), for tests and metrics.
     private(set) var compressions = 0
 
@@ -34,13 +34,13 @@ final class WebSocketDeflater: @unchecked Sendable {
 
     /// `packet` as a compressed frame (RSV1 set), or nil if compressing would not shorten it.
     func compressedFrame(of packet: EngineIOOutboundPacket, windowBits: Int32) -> ByteBuffer? {
-        if let last, last.windowBits == windowBits, Self.sameBytes(last.frame, packet.frame) {
+        if let last, last.windowBits == windowBits, last.packet.isSameEncoding(as: packet) {
             return last.compressed
         }
         let compressed = compress(packet, windowBits: windowBits)
         compressions += 1
         EngineIOMetrics.messagesDeflated.increment()
-        last = (packet.frame, windowBits, compressed)
+        last = (packet, windowBits, compressed)
         return compressed
     }
 
@@ -105,14 +105,5 @@ final class WebSocketDeflater: @unchecked Sendable {
         } catch {
             throw .corrupt
         }
-    }
-
-    /// Whether two frames are the same bytes of the same storage: the packet written last is
-    /// held, so an equal address with equal bounds is that packet.
-    private static func sameBytes(_ a: ByteBuffer, _ b: ByteBuffer) -> Bool {
-        guard a.readableBytes == b.readableBytes else { return false }
-        let first = a.withUnsafeReadableBytes { $0.baseAddress }
-        let second = b.withUnsafeReadableBytes { $0.baseAddress }
-        return first == second
     }
 }
