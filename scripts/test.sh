@@ -2,7 +2,7 @@
 # The test command. Without a stage, every stage in order: the Swift tests (unit, model,
 # store and in-process harness tests, on SQLite and a throwaway MariaDB), the documentation
 # of the seven libraries (DocC, failing on any warning or undocumented symbol), the fuzz targets
-# (60 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
+# (48 s each; FUZZ_SECONDS to change), then interop tests of the running servers with the
 # real clients. One stage on its own:
 #   scripts/test.sh unit       swift test
 #   scripts/test.sh docs       swift package generate-documentation --warnings-as-errors, and
@@ -94,7 +94,7 @@ fi
 
 if wants fuzz; then
     echo "==> fuzzing"
-    "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-60}"
+    "$ROOT/scripts/fuzz.sh" "${FUZZ_SECONDS:-48}"
     took fuzz
 fi
 

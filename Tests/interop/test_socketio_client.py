@@ -60,8 +60,8 @@ def received_before_a_marker(sender, *inboxes):
     return [inbox.until(marker) for inbox in inboxes]
 
 
-def connect(server, transports=("websocket",), namespaces=None, auth=None, events=(), namespace="/"):
-    client = socketio.Client(reconnection=False)
+def connect(server, transports=("websocket",), namespaces=None, auth=None, events=(), namespace="/", serializer="default"):
+    client = socketio.Client(reconnection=False, serializer=serializer)
     inbox = Inbox(client, *events, namespace=namespace, offsets=server.recovery)
     client.connect(server.url, transports=list(transports), namespaces=namespaces, auth=auth, wait_timeout=5)
     return client, inbox
@@ -111,6 +111,55 @@ def test_binary_both_ways(sio_server, mode):
         assert client.call("message-with-ack", b"\x01\x02\x03", timeout=5) == b"\x01\x02\x03"
     finally:
         client.disconnect()
+
+
+@pytest.mark.parametrize("mode", TRANSPORTS)
+def test_msgpack_clients_beside_json_clients(testbed, mode):
+    """serializer='msgpack' (socket.io-msgpack-parser's format) on the testbed: auth, events
+    and acks both ways, binary inline, recovery offsets, and a room shared with a JSON client,
+    whose copy of the same broadcast comes as JSON with an attachment."""
+    packer, packed = connect(testbed, TRANSPORTS[mode], auth={"token": "abc"}, events=("room message", "answer"), serializer="msgpack")
+    plain, plained = connect(testbed, ["websocket"], events=("room message",))
+    packer.on("question", lambda *args: ["answered", *args])
+    try:
+        blob = bytes(range(256)) * 10
+        assert packer.call("echo", ({"file": blob, "n": 1.5, "none": None}, [1, -2, 2**40]), timeout=5) == (
+            {"file": blob, "n": 1.5, "none": None},
+            [1, -2, 2**40],
+        )
+        assert packer.call("whoami", timeout=5)["auth"] == {"token": "abc"}
+        packer.emit("ask", "life")
+        assert packed.wait(1)[0] == ("answer", (["answered", "life"],))
+        for client in (packer, plain):
+            client.call("join", "shared", timeout=5)
+        plain.call("to room", ("shared", "from json", b"\x01\x02"), timeout=5)
+        assert packed.wait(2)[1] == ("room message", ("from json", b"\x01\x02"))
+        packer.call("to room", ("shared", "from msgpack", {"bin": b"\xff"}), timeout=5)
+        assert plained.wait(1)[0] == ("room message", ("from msgpack", {"bin": b"\xff"}))
+    finally:
+        packer.disconnect()
+        plain.disconnect()
+
+
+def test_the_asyncio_client_with_msgpack_on_the_testbed(testbed):
+    """The asyncio client with serializer='msgpack': binary and acks both ways."""
+    import asyncio
+
+    async def run():
+        client = socketio.AsyncClient(reconnection=False, serializer="msgpack")
+        client.on("question", lambda *args: ["answered", *args])
+        answers = asyncio.Queue()
+        client.on("answer", lambda *args: answers.put_nowait(args))
+        await client.connect(testbed.url, wait_timeout=5)
+        try:
+            assert await client.call("echo", {"bytes": b"\x00\x01", "list": [True, None]}, timeout=5) == {"bytes": b"\x00\x01", "list": [True, None]}
+            await client.emit("ask", b"\x07")
+            args = await asyncio.wait_for(answers.get(), 5)
+            assert args[0] == ["answered", b"\x07"]
+        finally:
+            await client.disconnect()
+
+    asyncio.run(run())
 
 
 def test_middleware_connect_error(testbed):
