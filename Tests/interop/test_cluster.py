@@ -417,7 +417,12 @@ def test_the_chat_page_in_chromium_through_haproxy_across_nodes_and_a_node_kille
             per_node = [connected_sockets(url) for url in cluster.urls]
             if per_node[ada_node] == 1:
                 break
+            # Quit only once upgraded, and count again only once its socket is gone: a page
+            # quit while polling leaves its held GET with HAProxy until the node answers it,
+            # and its socket on the node until the heartbeat ends it, counted against the next.
+            wait_until(lambda: bob.driver.execute_script("return socket.io.engine.transport.name") == "websocket", 10, "the upgrade")
             bob.driver.quit()
+            wait_until(lambda: sum(connected_sockets(url) for url in cluster.urls) == 1, 10, "the quit page's socket to go")
             # A page load makes the same number of requests each time: one more through the
             # balancer shifts the rotation, so the next page's handshake lands elsewhere.
             requests.get(cluster.balancer.url + "/healthz", timeout=5)
