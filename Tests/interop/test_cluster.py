@@ -320,8 +320,11 @@ def test_through_haproxy_round_robin_without_cookies_every_transport_chats():
             for kind, transports in (("polling", ("polling",)), ("ws", ("websocket",)), ("upgrade", ("polling", "websocket")))
         ]
         wait_until(lambda: all(client.client.transport() == "websocket" for client in clients[2::3]), 10, "the upgrades")
+        # Where a session lands depends on which requests of other clients the rotation
+        # interleaved with its handshake, so the spread is uneven ([6, 2, 1] happens); what
+        # the test needs is sessions on more than one node.
         per_node = [connected_sockets(url) for url in cluster.urls]
-        assert sum(per_node) == 9 and all(count >= 2 for count in per_node), per_node
+        assert sum(per_node) == 9 and sum(1 for count in per_node if count) >= 2, per_node
         for index, client in enumerate(clients):
             client.send(f"message {index}")
         for client in clients:
