@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .library(name: "SocketIOVapor", targets: ["SocketIOVapor"]),
         .library(name: "SocketIOTesting", targets: ["SocketIOTesting"]),
+        .library(name: "SocketIOAdmin", targets: ["SocketIOAdmin"]),
         .executable(name: "chat-server", targets: ["ChatServer"]),
         .executable(name: "eio-conformance", targets: ["EIOConformance"]),
         .executable(name: "sio-conformance", targets: ["SIOConformance"]),
@@ -149,6 +150,20 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // The admin UI's server side (@socket.io/admin-ui's `instrument`), over SocketIO;
+        // bcrypt from libxcrypt (libcrypt-dev, which libc6-dev depends on).
+        .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
+        .target(
+            name: "SocketIOAdmin",
+            dependencies: [
+                "SocketIO", "CCrypt",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Layer 3: the chat domain: handlers, ordering, group commit, the MessageStore protocol.
         .target(
             name: "Chat",
@@ -189,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "ChatServer",
             dependencies: [
-                "EngineIO", "HTTPCommon", "SocketIO", "SocketIORedis", "SocketIOHummingbird", "Redis", "Chat", "ChatStoreMySQL",
+                "EngineIO", "HTTPCommon", "SocketIO", "SocketIOAdmin", "SocketIORedis", "SocketIOHummingbird", "Redis", "Chat", "ChatStoreMySQL",
                 "ChatStoreSQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -341,6 +356,13 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SocketIOAdminTests",
+            dependencies: [
+                "SocketIO", "SocketIOAdmin", "SocketIOTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -73,11 +73,11 @@ fi
 
 if wants docs; then
     echo "==> documentation (DocC)"
-    for target in EngineIO SocketIO Redis SocketIORedis SocketIOHummingbird SocketIOVapor SocketIOTesting; do
+    for target in EngineIO SocketIO Redis SocketIORedis SocketIOHummingbird SocketIOVapor SocketIOTesting SocketIOAdmin; do
         swift package --disable-sandbox generate-documentation --target "$target" --warnings-as-errors
     done
     # Every public symbol of the libraries has a doc comment.
-    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis,SocketIOHummingbird,SocketIOVapor,SocketIOTesting}/*.symbols.json
+    python3 "$ROOT/scripts/doc-coverage.py" .build/*/extracted-symbols/*/{EngineIO,SocketIO,Redis,SocketIORedis,SocketIOHummingbird,SocketIOVapor,SocketIOTesting,SocketIOAdmin}/*.symbols.json
     took docs
 fi
 

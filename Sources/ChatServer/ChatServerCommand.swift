@@ -16,6 +16,7 @@ import Prometheus
 import Redis
 import ServiceLifecycle
 import SocketIO
+import SocketIOAdmin
 import SocketIOHummingbird
 import SocketIORedis
 
@@ -57,6 +58,11 @@ struct ChatServerCommand: AsyncParsableCommand {
 
         let token = options.chatToken.isEmpty ? nil : options.chatToken
         let io = SocketIOServer(configuration: configuration)
+        if let admin = try options.adminUI() {
+            // Before the chat's handlers and the listener: every socket is watched from the first.
+            try SocketIOAdmin(server: io, configuration: admin, logger: logger).start()
+            logger.info("serving the admin UI", metadata: ["namespace": "\(admin.namespace)", "mode": "\(admin.mode.rawValue)"])
+        }
         var chatConfiguration = ChatConfiguration()
         chatConfiguration.maxMessageLength = options.maxMessageLength
         chatConfiguration.accessToken = token

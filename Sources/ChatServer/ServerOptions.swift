@@ -2,6 +2,7 @@ import ArgumentParser
 import EngineIO
 import Foundation
 import NIOCore
+import SocketIOAdmin
 
 #if canImport(Glibc)
 import Glibc
@@ -143,6 +144,36 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Milliseconds a disconnected client's session is kept for recovery. [env: RECOVERY_MS]")
     var recoveryMs: Int64 = ProcessInfo.processInfo.environment["RECOVERY_MS"].flatMap(Int64.init) ?? 120_000
 
+    @Option(help: "User name of the Socket.IO admin UI (admin.socket.io); with --admin-ui-password or --admin-ui-password-hash, the server serves the admin UI's protocol on /admin. [env: ADMIN_UI_USER]")
+    var adminUiUser: String = ProcessInfo.processInfo.environment["ADMIN_UI_USER"] ?? ""
+
+    @Option(help: "The admin UI's password. [env: ADMIN_UI_PASSWORD]")
+    var adminUiPassword: String = ProcessInfo.processInfo.environment["ADMIN_UI_PASSWORD"] ?? ""
+
+    @Option(help: "A bcrypt hash of the admin UI's password ($2b$...), instead of --admin-ui-password. [env: ADMIN_UI_PASSWORD_HASH]")
+    var adminUiPasswordHash: String = ProcessInfo.processInfo.environment["ADMIN_UI_PASSWORD_HASH"] ?? ""
+
+    @Option(help: "development: the admin UI sees every socket and event; production: counts only. [env: ADMIN_UI_MODE]")
+    var adminUiMode: SocketIOAdminConfiguration.Mode = ProcessInfo.processInfo.environment["ADMIN_UI_MODE"].flatMap(SocketIOAdminConfiguration.Mode.init) ?? .development
+
+    @Flag(inversion: .prefixedNo, help: "The admin UI only watches: no emit, join, leave or disconnect. [env: ADMIN_UI_READONLY=1]")
+    var adminUiReadonly: Bool = ProcessInfo.processInfo.environment["ADMIN_UI_READONLY"] == "1"
+
+    @Option(help: "The admin UI's origin, allowed (with credentials) for /admin only; empty for none. [env: ADMIN_UI_ORIGIN]")
+    var adminUiOrigin: String = ProcessInfo.processInfo.environment["ADMIN_UI_ORIGIN"] ?? "https://admin.socket.io"
+
+    /// The admin UI's configuration, nil unless its user and password are given.
+    func adminUI() throws -> SocketIOAdminConfiguration? {
+        guard !adminUiUser.isEmpty else { return nil }
+        let password: SocketIOAdminCredentials.Password =
+            adminUiPasswordHash.isEmpty ? .plain(adminUiPassword) : .bcrypt(adminUiPasswordHash)
+        var configuration = SocketIOAdminConfiguration(credentials: try SocketIOAdminCredentials(username: adminUiUser, password: password))
+        configuration.mode = adminUiMode
+        configuration.readonly = adminUiReadonly
+        configuration.uiOrigin = adminUiOrigin.isEmpty ? nil : adminUiOrigin
+        return configuration
+    }
+
     var engineIO: EngineIOConfiguration {
         var configuration = EngineIOConfiguration()
         configuration.path = path.hasSuffix("/") ? path : path + "/"
@@ -150,6 +181,7 @@ struct ServerOptions: ParsableArguments {
         configuration.pingTimeout = .milliseconds(pingTimeout)
         configuration.maxHttpBufferSize = maxHttpBufferSize
         configuration.cors = CORSPolicy(parsing: corsOrigins, allowCredentials: corsCredentials)
+        if !adminUiUser.isEmpty, !adminUiOrigin.isEmpty { configuration.cors.credentialedOrigins = [adminUiOrigin] }
         configuration.allowedHosts = AllowedHosts(parsing: allowedHosts)
         configuration.maxOutboundBytes = maxOutboundBytes
         configuration.requestHeadTimeout = .milliseconds(requestTimeoutMs)
@@ -172,6 +204,13 @@ struct ServerOptions: ParsableArguments {
         guard httpCompressionThreshold >= 0 else { throw ValidationError("--http-compression-threshold must not be negative") }
         guard perMessageDeflateThreshold >= 0 else { throw ValidationError("--per-message-deflate-threshold must not be negative") }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
+        let passwords = [adminUiPassword, adminUiPasswordHash].filter { !$0.isEmpty }.count
+        if adminUiUser.isEmpty {
+            guard passwords == 0 else { throw ValidationError("--admin-ui-password and --admin-ui-password-hash need --admin-ui-user") }
+        } else {
+            guard passwords == 1 else { throw ValidationError("--admin-ui-user needs one of --admin-ui-password and --admin-ui-password-hash") }
+            do { _ = try adminUI() } catch { throw ValidationError("--admin-ui-password-hash: \(error)") }
+        }
     }
 }
 
@@ -202,3 +241,5 @@ func defaultDirectory(_ name: String) -> String {
 func existing(_ path: String) -> String? {
     access(path, R_OK) == 0 ? path : nil
 }
+
+extension SocketIOAdminConfiguration.Mode: ExpressibleByArgument {}

@@ -126,7 +126,9 @@ extension EngineIOServer {
                 token: token,
                 answer: { packets in
                     EngineIOMetrics.packetsOut.increment(by: Int64(packets.count))
-                    answer(EngineIOResponses.payload(packets))
+                    let response = EngineIOResponses.payload(packets)
+                    EngineIOMetrics.bytesOut.increment(by: Int64(response.body.readableBytes))
+                    answer(response)
                     // Written by the host once this request's task goes on.
                     return session.eventLoop.makeSucceededVoidFuture()
                 },

@@ -90,6 +90,10 @@ public struct CORSPolicy: Sendable, Hashable {
     public var origins: Origins
     /// Sends `Access-Control-Allow-Credentials: true`, so pages may send cookies.
     public var allowCredentials: Bool
+    /// Origins accepted with credentials whatever the rest of the policy says: a tool's
+    /// page, such as the hosted admin UI (which sends credentials), beside an application
+    /// whose own origins do not.
+    public var credentialedOrigins: Set<String> = []
 
     /// A policy accepting `origins`, with or without credentials.
     public init(origins: Origins, allowCredentials: Bool = false) {
@@ -118,6 +122,7 @@ public struct CORSPolicy: Sendable, Hashable {
     func allows(origin: String?, host: String?) -> Bool {
         guard let origin else { return true }
         if let host, Self.host(ofOrigin: origin) == host.lowercased() { return true }
+        if credentialedOrigins.contains(origin) { return true }
         switch origins {
         case .sameOrigin: return false
         case .any: return true
@@ -127,8 +132,13 @@ public struct CORSPolicy: Sendable, Hashable {
 
     /// The `Access-Control-Allow-Origin` value for an allowed cross-origin request.
     func allowOriginHeader(for origin: String) -> String {
-        if case .any = origins, !allowCredentials { return "*" }
+        if case .any = origins, !allowsCredentials(from: origin) { return "*" }
         return origin
+    }
+
+    /// Whether `Access-Control-Allow-Credentials: true` goes to an allowed `origin`.
+    func allowsCredentials(from origin: String) -> Bool {
+        allowCredentials || credentialedOrigins.contains(origin)
     }
 
     private static func host(ofOrigin origin: String) -> String? {

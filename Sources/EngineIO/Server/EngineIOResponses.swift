@@ -34,7 +34,7 @@ enum EngineIOResponses {
         var headers = HTTPHeaders()
         guard let origin = request.origin, policy.allows(origin: origin, host: request.host) else { return headers }
         headers.add(name: "access-control-allow-origin", value: policy.allowOriginHeader(for: origin))
-        if policy.allowCredentials { headers.add(name: "access-control-allow-credentials", value: "true") }
+        if policy.allowsCredentials(from: origin) { headers.add(name: "access-control-allow-credentials", value: "true") }
         headers.add(name: "vary", value: "Origin")
         return headers
     }

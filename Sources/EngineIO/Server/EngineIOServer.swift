@@ -30,6 +30,9 @@ public final class EngineIOServer: Sendable {
         /// Sessions their client closed over polling with no GET waiting, for
         /// `clientCloseGrace`: the next GET gets `6` (see `sessionClosed`).
         var owedNoops: Set<String> = []
+        /// Sessions opened and closed since the server started.
+        var opened = 0
+        var closed = 0
     }
 
     /// The lock is taken once per HTTP request or WebSocket handshake, never per message.
@@ -67,6 +70,22 @@ public final class EngineIOServer: Sendable {
 
     /// How many sessions are open.
     public var sessionCount: Int { registry.withLockedValue { $0.sessions.count } }
+
+    /// The sessions open now, and counts since the server started: what a monitor (the
+    /// admin UI's `server_stats`) samples. Takes the registry's lock once and visits every
+    /// session: for a sample every few seconds, not per message.
+    public var statistics: EngineIOStatistics {
+        var statistics = registry.withLockedValue { registry in
+            EngineIOStatistics(
+                sessions: registry.sessions.count,
+                pollingSessions: registry.sessions.values.reduce(0) { $0 + ($1.transport == .polling ? 1 : 0) },
+                sessionsOpened: registry.opened,
+                sessionsClosed: registry.closed
+            )
+        }
+        statistics.traffic = EngineIOTraffic.total
+        return statistics
+    }
 
     /// Listens on `host:port` and serves until the returned channel is closed.
     ///
@@ -287,7 +306,10 @@ public final class EngineIOServer: Sendable {
         let session = EngineIOSession(
             id: id, eventLoop: eventLoop, handshake: handshake, server: self
         )
-        registry.withLockedValue { $0.sessions[id] = Entry(session: session, transport: handshake.transport) }
+        registry.withLockedValue {
+            $0.sessions[id] = Entry(session: session, transport: handshake.transport)
+            $0.opened += 1
+        }
         EngineIOMetrics.opened(handshake.transport)
         logger.debug("session opened", metadata: ["session": "\(EngineIOSession.logLabel(id))", "transport": "\(handshake.transport.rawValue)", "remote": "\(handshake.remoteAddress.map { "\($0)" } ?? "?")"])
         let upgrades: [EngineIOTransportKind] =
@@ -326,6 +348,7 @@ public final class EngineIOServer: Sendable {
         guard
             let entry = registry.withLockedValue({ registry -> Entry? in
                 let entry = registry.sessions.removeValue(forKey: id)
+                if entry != nil { registry.closed += 1 }
                 if entry != nil, owesNoop { registry.owedNoops.insert(id) }
                 return entry
             })

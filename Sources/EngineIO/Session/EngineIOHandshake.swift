@@ -48,6 +48,13 @@ public protocol EngineIOSessionHandler: AnyObject {
     func session(_ session: EngineIOSession, didReceive message: EngineIOMessage)
     /// The session ended; no more calls follow.
     func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason)
+    /// The session moved from polling to WebSocket.
+    func sessionDidUpgrade(_ session: EngineIOSession)
+}
+
+extension EngineIOSessionHandler {
+    /// Ignores the upgrade: a handler that does not care which transport carries the session.
+    public func sessionDidUpgrade(_ session: EngineIOSession) {}
 }
 
 /// Accepts new sessions for an `EngineIOServer`.

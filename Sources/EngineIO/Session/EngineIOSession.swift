@@ -321,6 +321,7 @@ public final class EngineIOSession: @unchecked Sendable {
                 refused?.reject()
             }
             resumeWritableWaiters()
+            handler?.sessionDidUpgrade(self)
         case .closeUpgradeCandidate:
             endUpgradeCandidate(closing: true)
         case .close(let action):

@@ -7,6 +7,8 @@ public struct BroadcastOperator: Sendable {
     var filter: BroadcastFilter
     /// Only this process's sockets, not the other nodes' (see `local`).
     var isLocal = false
+    /// Numbered and kept for recovery, when the namespace has it (see `withoutRecovery`).
+    var isRecoverable = true
 
     init(namespace: SocketIONamespace, filter: BroadcastFilter = BroadcastFilter()) {
         self.namespace = namespace
@@ -23,6 +25,14 @@ public struct BroadcastOperator: Sendable {
     /// Same as `to(_:)`.
     public func `in`(_ room: String) -> BroadcastOperator { to(room) }
 
+    /// Restricts to members of any of `rooms` (the reference's `to([...])`): one copy of
+    /// the filter for all of them, where chaining `to` would copy it once per room.
+    public func to(_ rooms: some Sequence<String>) -> BroadcastOperator {
+        var next = self
+        next.filter.rooms.formUnion(rooms)
+        return next
+    }
+
     /// Leaves out members of `room`.
     public func except(_ room: String) -> BroadcastOperator {
         var next = self
@@ -34,6 +44,16 @@ public struct BroadcastOperator: Sendable {
     public var volatile: BroadcastOperator {
         var next = self
         next.filter.volatile = true
+        return next
+    }
+
+    /// Delivered as any broadcast, on every node, but not numbered and not kept for
+    /// connection-state recovery: for events that matter only live (a monitor's reports),
+    /// which would otherwise fill the recovery buffer. Unlike `volatile`, never dropped for
+    /// a client that cannot take it at once.
+    public var withoutRecovery: BroadcastOperator {
+        var next = self
+        next.isRecoverable = false
         return next
     }
 
@@ -86,12 +106,12 @@ public struct BroadcastOperator: Sendable {
     /// of them: cheaper than one `emit` each when they leave together.
     public func emit(_ event: String, batch: [[JSONValue]]) {
         let packets = batch.map { SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + $0)) }
-        namespace.broadcast(packets, filter: filter, local: isLocal)
+        namespace.broadcast(packets, filter: filter, local: isLocal, recoverable: isRecoverable)
     }
 
     /// Encodes the event once and writes it to every chosen socket.
     public func emit(_ event: String, arguments: [JSONValue]) {
         let packet = SocketIOPacket(type: .event, namespace: namespace.name, data: .array([.string(event)] + arguments))
-        namespace.broadcast([packet], filter: filter, local: isLocal)
+        namespace.broadcast([packet], filter: filter, local: isLocal, recoverable: isRecoverable)
     }
 }

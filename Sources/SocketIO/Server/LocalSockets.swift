@@ -97,6 +97,15 @@ final class LocalSockets: SocketIOAdapterHost {
         }
     }
 
+    /// `body` for each socket here, on its loop.
+    func map<Value: Sendable>(_ body: @escaping @Sendable (SocketIOSocket) -> Value) async -> [Value] {
+        var values: [Value] = []
+        for shard in shards.values {
+            values += (try? await shard.eventLoop.submit { shard.allSockets.map(body) }.get()) ?? []
+        }
+        return values
+    }
+
     /// How many sockets are connected here, counted on every loop.
     func socketCount() async -> Int {
         var total = 0

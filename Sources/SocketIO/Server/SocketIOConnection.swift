@@ -12,7 +12,7 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
     let session: EngineIOSession
     let eventLoop: any EventLoop
     var maxEventsPerSecond: Int { router.configuration.maxEventsPerSecond }
-    private let router: SocketIORouter
+    let router: SocketIORouter
     private var decoder: SocketIOPacketDecoder
     /// The parser the client speaks, told by its first packet: a text one is the default
     /// parser's (JSON), a binary one socket.io-msgpack-parser's. Until then, the default's.
@@ -105,6 +105,19 @@ final class SocketIOConnection: EngineIOSessionHandler, @unchecked Sendable {
 
     func session(_ session: EngineIOSession, didCloseWith reason: EngineIOCloseReason) {
         closeSockets(SocketIODisconnectReason(reason))
+    }
+
+    func sessionDidUpgrade(_ session: EngineIOSession) {
+        guard let instrument = router.instruments.instrument else { return }
+        for socket in sockets.values { instrument.socketUpgraded(socket) }
+    }
+
+    /// Tells the instrument, if it wants, of an event written to `socket`.
+    func instrumentSent(_ packet: EncodedSocketIOPacket, to socket: SocketIOSocket) {
+        guard let instrument = router.instruments.instrument, instrument.wantsSentEvents(on: socket.namespace),
+            let event = router.sentEventDecoders.value(for: eventLoop).event(of: packet)
+        else { return }
+        instrument.socket(socket, sent: event)
     }
 
     // MARK: Namespaces

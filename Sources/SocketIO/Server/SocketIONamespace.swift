@@ -135,14 +135,23 @@ public final class SocketIONamespace: Sendable {
         await local.socketCount()
     }
 
+    /// Runs `body` for every socket of this process connected to the namespace, each on its
+    /// event loop (where its `rooms` and `data` may be read), and returns what it made.
+    public func mapLocalSockets<Value: Sendable>(_ body: @escaping @Sendable (SocketIOSocket) -> Value) async -> [Value] {
+        await local.map(body)
+    }
+
     /// Sends packets to the sockets `filter` selects, through the adapter: numbered and kept
     /// for recovery unless volatile or recovery is off.
-    func broadcast(_ packets: [SocketIOPacket], filter: BroadcastFilter, local: Bool = false, onlyOn eventLoop: (any EventLoop)? = nil) {
+    func broadcast(
+        _ packets: [SocketIOPacket], filter: BroadcastFilter, local: Bool = false, recoverable: Bool = true,
+        onlyOn eventLoop: (any EventLoop)? = nil
+    ) {
         if local {
             self.local.deliverLocally(packets.map(SocketIOPacketEncoder.encode), filter: filter, onlyOn: eventLoop)
             return
         }
-        adapter.broadcast(packets, filter: filter, recoverable: recovery != nil && !filter.volatile, onlyOn: eventLoop)
+        adapter.broadcast(packets, filter: filter, recoverable: recoverable && recovery != nil && !filter.volatile, onlyOn: eventLoop)
     }
 
     // MARK: Connecting
@@ -169,6 +178,11 @@ public final class SocketIONamespace: Sendable {
     /// skips them), then `accept`.
     private func admit(_ connection: SocketIOConnection, auth: JSONObject, restored: RestoredSession?) {
         let socket = SocketIOSocket(namespace: self, connection: connection, auth: auth, restored: restored)
+        if let refusal = socket.instrument?.refusal(for: socket) {
+            Counter(label: "socketio_connect_errors_total").increment()
+            connection.refuse(socket, refusal)
+            return
+        }
         let middlewares = handlers.withLockedValue { $0.middlewares }
         if middlewares.isEmpty || (restored != nil && recovery?.skipMiddlewares == true) {
             accept(socket, on: connection, restored: restored)

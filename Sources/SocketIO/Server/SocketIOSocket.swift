@@ -62,6 +62,11 @@ public final class SocketIOSocket: @unchecked Sendable {
         let timer: Scheduled<Void>?
     }
 
+    /// The id of the Engine.IO connection beneath (the reference's `socket.client.id`,
+    /// `socket.conn.id`): shared by the connection's sockets in every namespace. Private to
+    /// the server, like a session cookie: never send it to other clients.
+    public var clientID: String { connection.session.id }
+
     /// The event loop the socket lives on, its connection's.
     public var eventLoop: any EventLoop { connection.eventLoop }
 
@@ -254,6 +259,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             guard socket.isConnected else { return }
             shard.join(socket, room: room, since: since)
             socket.sessionChanged()
+            socket.instrument?.socket(socket, joined: room)
         }
     }
 
@@ -263,6 +269,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             guard socket.memberships.leave(room), socket.isConnected else { return }
             socket.namespace.local.shard(for: socket.eventLoop).leave(socket, room: room)
             socket.sessionChanged()
+            socket.instrument?.socket(socket, left: room)
         }
     }
 
@@ -305,6 +312,7 @@ public final class SocketIOSocket: @unchecked Sendable {
 
     func write(_ packet: EncodedSocketIOPacket, volatile: Bool = false) {
         connection.write(packet, volatile: volatile)
+        connection.instrumentSent(packet, to: self)
     }
 
     func sendAck(id: Int, arguments: [JSONValue]) {
@@ -330,8 +338,12 @@ public final class SocketIOSocket: @unchecked Sendable {
         write(SocketIOPacketEncoder.encode(SocketIOPacket(type: .connect, namespace: namespace.name, data: .object(answer))))
         for packet in missedPackets { write(packet) }
         sessionChanged()
+        instrument?.socketConnected(self)
         namespace.fireConnection(self)
     }
+
+    /// The server's instrument, if one is installed (`SocketIOServer.instrument(_:)`).
+    var instrument: (any SocketIOInstrument)? { connection.router.instruments.instrument }
 
     /// Tells the adapter of the session as it is now (see `SocketIOAdapter.sessionUpdated`).
     private func sessionChanged() {
@@ -354,6 +366,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             case .number(let number): name = JSONSerializer.string(.number(number))
             default: return
             }
+            instrument?.socket(self, received: values)
             let event = SocketIOEvent(
                 socket: self, name: name, arguments: Array(values.dropFirst()),
                 ack: packet.id.map { SocketIOAck(socket: self, id: $0) }
@@ -391,6 +404,7 @@ public final class SocketIOSocket: @unchecked Sendable {
             pending.callback(.failure(.disconnected))
         }
         for handler in disconnectHandlers { handler(self, reason) }
+        instrument?.socketDisconnected(self, reason: reason)
         handlers = []
         disconnectHandlers = []
         disconnectingHandlers = []

@@ -36,6 +36,11 @@ final class SocketShard: @unchecked Sendable {
         return sockets.count
     }
 
+    var allSockets: Dictionary<String, SocketIOSocket>.Values {
+        eventLoop.assertInEventLoop()
+        return sockets.values
+    }
+
     /// The offset from which a room joined now, on this loop, takes effect.
     var joinOffset: UInt64 {
         eventLoop.assertInEventLoop()
