@@ -363,6 +363,7 @@ let package = Package(
             dependencies: [
                 "SocketIO", "SocketIOAdmin", "SocketIOTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

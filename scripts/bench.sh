@@ -102,6 +102,25 @@ start_server python "$VENV/bin/python" Tests/bench/python_chat_server.py
 bench python-socketio fanout --receivers 200 --rate 100 --duration "$DURATION"
 stop_server
 
+# The same fan-out with the admin UI on: in production mode (statistics only), in
+# development mode with nobody watching (nothing is reported), and with an admin UI watching
+# (every event received and sent reported, once per recipient, as the reference does).
+for mode in production development; do
+    start_server "swift-admin-$mode" env ADMIN_UI_USER=admin ADMIN_UI_PASSWORD=bench ADMIN_UI_MODE=$mode DATA_DIR="$WORK/admin-$mode" "$BIN/chat-server"
+    bench "swift-admin-$mode" fanout --receivers 200 --rate 100 --duration "$DURATION"
+    if [ "$mode" = development ]; then
+        "$VENV/bin/python" Tests/bench/admin_watcher.py "http://127.0.0.1:$PORT" admin bench >"$WORK/watcher.out" 2>&1 &
+        WATCHER=$!
+        NODE_PIDS+=("$WATCHER")
+        for _ in $(seq 1 100); do grep -q watching "$WORK/watcher.out" && break; sleep 0.1; done
+        bench "swift-admin-development-watched" fanout --receivers 200 --rate 100 --duration "$DURATION"
+        kill -TERM "$WATCHER"
+        wait "$WATCHER" || true
+        echo "the admin UI was sent: $(tail -1 "$WORK/watcher.out")"
+    fi
+    stop_server
+done
+
 # Hosts: the chat as a Hummingbird app (the default) against its Socket.IO alone on the
 # engine's own listener (FRAMEWORK=nio), same binary; twice each, in turns, so that drift
 # of the machine falls on both.

@@ -35,6 +35,7 @@ public final class SocketIOAdmin: SocketIOInstrument {
     private let sessions = NIOLockedValueBox(AdminSessions())
     private let statsTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let startedAt = AdminClock.milliseconds()
+    private let audience = AdminAudience()
 
     /// Another instrument watches the server already.
     public struct AlreadyInstrumented: Error {}
@@ -63,11 +64,14 @@ public final class SocketIOAdmin: SocketIOInstrument {
         }
         namespace.onServerSideEmitWithAck(Self.socketsRequest) { [self] _ in [.array(await localSockets())] }
         let interval = configuration.statsInterval
+        namespace.onServerSideEmit(Self.watchingEvent) { [audience] _ in audience.watchedElsewhere(for: interval * 3) }
         statsTask.withLockedValue { task in
             task = Task { [weak self] in
                 var statistics = AdminStatistics()
                 while !Task.isCancelled {
                     guard let self else { return }
+                    // Renewed while an admin UI is here, so that the other nodes keep reporting.
+                    if self.audience.watchingHere { self.namespace.serverSideEmit(Self.watchingEvent, []) }
                     await self.sendStatistics(&statistics)
                     try? await Task.sleep(nanoseconds: UInt64(interval.nanoseconds))
                 }
@@ -91,6 +95,8 @@ public final class SocketIOAdmin: SocketIOInstrument {
     static let sessionEvent = "admin:session"
     /// Between nodes: each node's sockets, for `all_sockets`.
     static let socketsRequest = "admin:sockets"
+    /// Between nodes: an admin UI watches this node, so the others report what happens.
+    static let watchingEvent = "admin:watching"
 
     // MARK: The admin namespace
 
@@ -216,7 +222,8 @@ public final class SocketIOAdmin: SocketIOInstrument {
         namespace.broadcastOperator.withoutRecovery.emit(event, arguments: arguments)
     }
 
-    private var reportsEverything: Bool { configuration.mode == .development }
+    /// Development mode, and an admin UI to tell.
+    private var reportsEverything: Bool { configuration.mode == .development && audience.isWatched }
 
     // MARK: SocketIOInstrument
 
@@ -231,6 +238,12 @@ public final class SocketIOAdmin: SocketIOInstrument {
 
     /// Reports `socket_connected`, in development mode.
     public func socketConnected(_ socket: SocketIOSocket) {
+        if socket.namespace === namespace {
+            audience.joined()
+            // Before this node asks the others for their sockets: one node's messages arrive
+            // in order, so each reports from before it answers.
+            namespace.serverSideEmit(Self.watchingEvent, [])
+        }
         guard reportsEverything else { return }
         report("socket_connected", [socket.adminDescription(), .string(AdminClock.now())])
     }
@@ -243,6 +256,7 @@ public final class SocketIOAdmin: SocketIOInstrument {
 
     /// Reports `socket_disconnected` with the reason, in development mode.
     public func socketDisconnected(_ socket: SocketIOSocket, reason: SocketIODisconnectReason) {
+        defer { if socket.namespace === namespace { audience.left() } }
         guard reportsEverything else { return }
         report("socket_disconnected", [.string(socket.namespace.name), .string(socket.id), .string(reason.rawValue), .string(AdminClock.now())])
     }
@@ -262,12 +276,14 @@ public final class SocketIOAdmin: SocketIOInstrument {
     /// Reports `event_received`, in development mode.
     public func socket(_ socket: SocketIOSocket, received event: [JSONValue]) {
         guard reportsEverything else { return }
-        report("event_received", [.string(socket.namespace.name), .string(socket.id), .array(event), .string(AdminClock.now())])
+        let shown = AdminEventPreview.of(event, limit: configuration.maxReportedEventBytes)
+        report("event_received", [.string(socket.namespace.name), .string(socket.id), .array(shown), .string(AdminClock.now())])
     }
 
     /// Reports `event_sent`, asked only in development mode (`wantsSentEvents(on:)`).
     public func socket(_ socket: SocketIOSocket, sent event: [JSONValue]) {
-        report("event_sent", [.string(socket.namespace.name), .string(socket.id), .array(event), .string(AdminClock.now())])
+        let shown = AdminEventPreview.of(event, limit: configuration.maxReportedEventBytes)
+        report("event_sent", [.string(socket.namespace.name), .string(socket.id), .array(shown), .string(AdminClock.now())])
     }
 
     /// Every namespace but the admin one, in development mode.

@@ -31,6 +31,10 @@ public struct SocketIOAdminConfiguration: Sendable {
     /// The server's name in the UI: host name and process id, so that several nodes on one
     /// host show apart (the reference uses the host name alone unless in a Node cluster).
     public var serverID = SocketIOAdminConfiguration.defaultServerID
+    /// The most bytes of an event's arguments shown in `event_received` and `event_sent`;
+    /// a larger event is shown by its name and a note. Events sent are reported once per
+    /// recipient: this bounds what one broadcast can make the server queue for the UI.
+    public var maxReportedEventBytes = 2048
     /// How often each node sends `server_stats`.
     public var statsInterval = TimeAmount.seconds(2)
     /// The origin of the hosted UI, whose pages may connect to the admin namespace only

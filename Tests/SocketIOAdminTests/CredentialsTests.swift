@@ -94,3 +94,23 @@ import Testing
         #expect(AdminClock.iso8601(milliseconds: 951_782_400_007) == "2000-02-29T00:00:00.007Z")
     }
 }
+
+@Suite struct EventPreviewTests {
+    @Test func smallEventsAreShownWholeAndLargeOnesByName() {
+        let small: [JSONValue] = ["chat message", "hello", ["n": 1, "tags": ["a", "b"]], .null, true]
+        #expect(AdminEventPreview.of(small, limit: 2048) == small)
+        let large: [JSONValue] = ["chat message", .string(String(repeating: "x", count: 3000))]
+        #expect(AdminEventPreview.of(large, limit: 2048) == ["chat message", "(arguments over 2048 bytes, not shown)"])
+        let wide: [JSONValue] = ["list", .array(Array(repeating: 1, count: 1000))]
+        #expect(AdminEventPreview.of(wide, limit: 2048) == ["list", "(arguments over 2048 bytes, not shown)"])
+        #expect(AdminEventPreview.of(["empty"], limit: 0) == ["empty"])
+    }
+
+    /// A hundred thousand keys, as a client may send: not shown (and the walk stops once
+    /// the budget is spent, since it runs once per recipient).
+    @Test func aHugeEventIsShownByName() {
+        var object = JSONObject()
+        for index in 0..<100_000 { object["k\(index)"] = .number(Double(index)) }
+        #expect(AdminEventPreview.of(["big", .object(object)], limit: 2048) == ["big", "(arguments over 2048 bytes, not shown)"])
+    }
+}
